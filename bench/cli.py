@@ -1,0 +1,148 @@
+"""``bench`` command line: run suites, list what is registered, rebuild reports.
+
+Exit codes: 0 all good; 1 some cells failed (their records say why); 2 bad input (one line on
+stderr says what to do); 130 interrupted (finished cells are kept; rerun to resume).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from bench.errors import BenchError
+
+
+def _csv(kind: str, cast=str):
+    def parse(text: str):
+        items = [t.strip() for t in text.split(",") if t.strip()]
+        if not items:
+            raise argparse.ArgumentTypeError(f"--{kind} needs a comma-separated list")
+        try:
+            return [cast(t) for t in items]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"--{kind} must be comma-separated integers, got {text!r}") from None
+    return parse
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, like every other bad input
+        raise BenchError(f"{message} (see `{self.prog} --help`)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="bench", description="augbench: which approach helps when you have few labels?")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    r = sub.add_parser("run", help="run a suite (default: quick) and print the leaderboard")
+    r.add_argument("--suite", default="quick", help="built-in suite name or path to a .toml file (default: quick)")
+    r.add_argument("--methods", type=_csv("methods"), help="comma-separated method names (default: the suite's)")
+    r.add_argument("--datasets", type=_csv("datasets"), help="comma-separated dataset names or folder:PATH")
+    r.add_argument("--shots", type=_csv("shots", int), help="comma-separated shots per class, e.g. 1,5,10")
+    r.add_argument("--seeds", type=_csv("seeds", int), help="comma-separated seeds, e.g. 0,1,2")
+    r.add_argument("--preset", help="method config preset for every method (tiny, quick, standard)")
+    r.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    r.add_argument("--data-root", type=Path, default=Path("datasets"), help="where datasets live (default: datasets/)")
+    r.add_argument("--results-dir", type=Path, default=Path("results"), help="where records go (default: results/)")
+    r.add_argument("--reports-dir", type=Path, default=Path("reports"), help="where reports go (default: reports/)")
+    r.add_argument("--download", action="store_true", help="let torchvision download missing datasets")
+    r.add_argument("--force", action="store_true", help="redo cells that already have a record")
+
+    ls = sub.add_parser("list", help="list registered methods, datasets or suites")
+    ls.add_argument("what", choices=["methods", "datasets", "suites"])
+
+    rep = sub.add_parser("report", help="rebuild the CSV and Markdown leaderboard of a suite from its records")
+    rep.add_argument("suite")
+    rep.add_argument("--results-dir", type=Path, default=Path("results"))
+    rep.add_argument("--reports-dir", type=Path, default=Path("reports"))
+    return p
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bench.aggregate import leaderboard, long_table
+    from bench.environment import resolve_device
+    from bench.report import build_report
+    from bench.runner import RunOptions, run_suite
+    from bench.suite import load_suite, resolve_methods
+
+    suite = load_suite(args.suite)
+    suite = suite.with_overrides(methods=args.methods, datasets=args.datasets, shots=args.shots,
+                                 seeds=args.seeds, preset=args.preset)
+    suite = suite.with_overrides(methods=list(resolve_methods(suite.methods)))
+    options = RunOptions(data_root=args.data_root, results_dir=args.results_dir,
+                         device=resolve_device(args.device), download=args.download, force=args.force)
+    t0 = time.perf_counter()
+    summary = run_suite(suite, options)
+    wall = time.perf_counter() - t0
+    where = Path(args.results_dir) / suite.name
+    if summary.interrupted:
+        print(f"\ninterrupted: {summary.ran} cell(s) finished in this run are kept in {where}; "
+              f"run the same command again to resume ({' '.join(map(shlex.quote, ['bench', *sys.argv[1:]]))})",
+              file=sys.stderr)
+        return 130
+    print()
+    print(leaderboard(long_table(summary.records)))
+    files = build_report(suite.name, args.results_dir, args.reports_dir)
+    print(f"{summary.ran} cell(s) run, {summary.skipped} already done (skipped), {summary.failed} failed; "
+          f"{wall:.1f} s on {options.device}")
+    print(f"records: {where}/   long table: {files['csv']}   leaderboard: {files['markdown']}")
+    if summary.failed:
+        print(f"error: {summary.failed} cell(s) failed; their records under {where} hold the error and "
+              "traceback; fix and rerun the same command to retry only those", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    if args.what == "methods":
+        from bench.method import METHODS
+
+        for name in METHODS.names():
+            cls = METHODS.get(name)
+            caps = [k for k, v in vars(cls.capabilities).items() if v]
+            if cls.augment_batch is not None:
+                caps.append("augments")
+            doc = (cls.__module__ and sys.modules[cls.__module__].__doc__ or "").strip().splitlines()
+            print(f"{name:16s} v{cls.version}  presets: {', '.join(cls.presets)}  {' '.join(caps)}")
+            if doc:
+                print(f"{'':18s}{doc[0]}")
+    elif args.what == "datasets":
+        from bench.datasets import DATASETS
+
+        for name in DATASETS.names():
+            print(f"{name:16s} {(DATASETS.get(name).__doc__ or '').strip().splitlines()[0]}")
+        print(f"{'folder:PATH':16s} your own images: PATH/train/<class>/*.png and PATH/test/<class>/*.png")
+    else:
+        from bench.suite import builtin_suites, load_suite
+
+        for name in builtin_suites():
+            print(f"{name:16s} {load_suite(name).description}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from bench.report import build_report
+
+    t0 = time.perf_counter()
+    files = build_report(args.suite, args.results_dir, args.reports_dir)
+    print(files["markdown"].read_text())
+    print(f"wrote {files['csv']} and {files['markdown']} in {time.perf_counter() - t0:.2f} s")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return {"run": cmd_run, "list": cmd_list, "report": cmd_report}[args.command](args)
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,259 @@
+"""Datasets: each loader returns an :class:`ImageDataset` of uint8 N×C×H×W tensors.
+
+Built-ins: ``digits`` (scikit-learn's bundled 8×8 digits, no network), ``fashion-mnist`` (data
+root, else Debian's ``dataset-fashion-mnist`` files, else ``--download``), ``mnist``, ``kmnist``,
+``cifar10`` (data root or ``--download``) and ``folder:PATH`` (a user's own ImageFolder tree).
+A missing dataset raises :class:`~bench.errors.DatasetNotFound` with one line that says where we
+looked and the command that gets it.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import hashlib
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from bench.errors import BenchError, DatasetNotFound
+from bench.registry import Registry
+
+DATASETS: Registry = Registry("dataset")
+
+#: Folders searched for system-wide copies (Debian's dataset-* packages); ``os.pathsep``-separated
+#: override in ``AUGBENCH_SYSTEM_DATASETS``.
+SYSTEM_DATASET_DIRS = ("/usr/share/datasets",)
+
+FAMILIES = ("handwriting", "fashion", "natural", "generic")
+
+
+@dataclass(frozen=True, eq=False)
+class ImageDataset:
+    """A labelled image dataset with an official train/test split."""
+
+    name: str
+    train_x: torch.Tensor  # uint8, N×C×H×W
+    train_y: torch.Tensor  # int64, N
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    classes: tuple[str, ...]
+    family: str  # which label-preserving augmentations are safe; one of FAMILIES
+    source: str  # where the files came from, for the record
+    hash: str = field(default="")
+
+    def __post_init__(self) -> None:
+        for split, x, y in (("train", self.train_x, self.train_y), ("test", self.test_x, self.test_y)):
+            if x.dtype != torch.uint8 or x.ndim != 4:
+                raise ValueError(f"{self.name} {split} images must be uint8 N×C×H×W, got {x.dtype} {tuple(x.shape)}")
+            if y.dtype != torch.int64 or y.shape != (x.shape[0],):
+                raise ValueError(f"{self.name} {split} labels must be int64 of length {x.shape[0]}")
+        if self.train_x.shape[1:] != self.test_x.shape[1:]:
+            raise ValueError(f"{self.name}: train and test image shapes differ")
+        if self.family not in FAMILIES:
+            raise ValueError(f"{self.name}: family must be one of {FAMILIES}")
+        if not self.hash:
+            object.__setattr__(self, "hash", content_hash(self))
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.train_x.shape[1:])  # type: ignore[return-value]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def class_counts(self) -> np.ndarray:
+        return np.bincount(self.train_y.numpy(), minlength=self.num_classes)
+
+
+def content_hash(ds: ImageDataset) -> str:
+    """sha256 over images, labels and class names of both splits (16 hex digits)."""
+    h = hashlib.sha256()
+    for t in (ds.train_x, ds.train_y, ds.test_x, ds.test_y):
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.contiguous().numpy().tobytes())
+    h.update("\0".join(ds.classes).encode())
+    return h.hexdigest()[:16]
+
+
+def load_dataset(spec: str, root: str | os.PathLike = "datasets", download: bool = False) -> ImageDataset:
+    """Load a dataset by registry name or ``folder:PATH`` (cached per process)."""
+    return _load_cached(spec, str(Path(root).resolve()), bool(download))
+
+
+def dataset_names() -> list[str]:
+    return DATASETS.names() + ["folder:PATH"]
+
+
+@functools.lru_cache(maxsize=8)
+def _load_cached(spec: str, root: str, download: bool) -> ImageDataset:
+    if spec.startswith("folder:"):
+        return _load_folder(Path(spec.split(":", 1)[1]).expanduser())
+    loader = DATASETS.get(spec)
+    return loader(Path(root), download)
+
+
+# --- digits ------------------------------------------------------------------------------------
+
+DIGITS_N_TRAIN = 1200
+
+
+@DATASETS.register("digits")
+def load_digits(root: Path, download: bool) -> ImageDataset:
+    """scikit-learn's 1,797 8×8 digits (values 0-16, rescaled to 0-255).
+
+    Fixed split: the first 1,200 images in file order are train, the last 597 test. No shuffle,
+    so the split does not depend on any library's random number generator.
+    """
+    from sklearn.datasets import load_digits as sk_load_digits
+
+    d = sk_load_digits()
+    x = torch.from_numpy(np.clip(np.rint(d.images * (255.0 / 16.0)), 0, 255).astype(np.uint8))
+    x = x.unsqueeze(1)
+    y = torch.from_numpy(d.target.astype(np.int64))
+    n = DIGITS_N_TRAIN
+    return ImageDataset(
+        name="digits",
+        train_x=x[:n], train_y=y[:n], test_x=x[n:], test_y=y[n:],
+        classes=tuple(str(i) for i in range(10)),
+        family="handwriting",
+        source="sklearn.datasets.load_digits",
+    )
+
+
+# --- torchvision IDX datasets ------------------------------------------------------------------
+
+def _system_dirs() -> list[Path]:
+    env = os.environ.get("AUGBENCH_SYSTEM_DATASETS")
+    dirs = env.split(os.pathsep) if env is not None else list(SYSTEM_DATASET_DIRS)
+    return [Path(d) for d in dirs if d]
+
+
+def _install_system_copy(name: str, folder: str, raw_dir: Path) -> Path | None:
+    """Gunzip Debian's ``/usr/share/datasets/<name>/*.gz`` into ``raw_dir``; return the source."""
+    needed = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+              "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+    for base in _system_dirs():
+        src = base / name
+        if all((src / f"{f}.gz").is_file() for f in needed):
+            raw_dir.mkdir(parents=True, exist_ok=True)
+            for f in needed:
+                tmp = raw_dir / f".{f}.tmp"
+                with gzip.open(src / f"{f}.gz", "rb") as fin, open(tmp, "wb") as fout:
+                    shutil.copyfileobj(fin, fout)
+                os.replace(tmp, raw_dir / f)
+            return src
+    return None
+
+
+def _torchvision_idx(name: str, cls_name: str, family: str, system_name: str | None):
+    def loader(root: Path, download: bool) -> ImageDataset:
+        import torchvision.datasets as tvd
+
+        cls = getattr(tvd, cls_name)
+        raw_dir = root / cls_name / "raw"
+        source = str(raw_dir)
+        if not download and not _idx_present(raw_dir):
+            found = _install_system_copy(system_name, cls_name, raw_dir) if system_name else None
+            if found is None:
+                looked = [str(raw_dir)] + [str(d / system_name) for d in _system_dirs()] if system_name else [str(raw_dir)]
+                how = "`apt-get install dataset-fashion-mnist` (offline) or rerun with --download" if system_name == "fashion-mnist" else "rerun with --download (needs internet)"
+                raise DatasetNotFound(f"dataset {name!r} not found (looked in {', '.join(looked)}); get it with {how}")
+            source = f"{found} (unpacked into {raw_dir})"
+        try:
+            train = cls(str(root), train=True, download=download)
+            test = cls(str(root), train=False, download=download)
+        except RuntimeError as exc:
+            raise DatasetNotFound(f"dataset {name!r} could not be loaded from {raw_dir}: {exc}; rerun with --download") from None
+        return ImageDataset(
+            name=name,
+            train_x=train.data.unsqueeze(1).contiguous(), train_y=train.targets.long(),
+            test_x=test.data.unsqueeze(1).contiguous(), test_y=test.targets.long(),
+            classes=tuple(train.classes), family=family, source=source,
+        )
+
+    loader.__name__ = f"load_{name.replace('-', '_')}"
+    loader.__doc__ = f"torchvision.datasets.{cls_name} from ``<root>/{cls_name}/raw``."
+    DATASETS.register(name)(loader)
+    return loader
+
+
+def _idx_present(raw_dir: Path) -> bool:
+    return all((raw_dir / f).is_file() for f in (
+        "train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"))
+
+
+_torchvision_idx("fashion-mnist", "FashionMNIST", "fashion", system_name="fashion-mnist")
+_torchvision_idx("mnist", "MNIST", "handwriting", system_name="mnist")
+_torchvision_idx("kmnist", "KMNIST", "handwriting", system_name=None)
+
+
+@DATASETS.register("cifar10")
+def load_cifar10(root: Path, download: bool) -> ImageDataset:
+    """torchvision.datasets.CIFAR10 from ``<root>/cifar-10-batches-py``."""
+    import torchvision.datasets as tvd
+
+    try:
+        train = tvd.CIFAR10(str(root), train=True, download=download)
+        test = tvd.CIFAR10(str(root), train=False, download=download)
+    except RuntimeError:
+        raise DatasetNotFound(
+            f"dataset 'cifar10' not found (looked in {root / 'cifar-10-batches-py'}); "
+            "get it with --download (needs internet)"
+        ) from None
+
+    def conv(split):
+        return torch.from_numpy(split.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(split.targets, dtype=torch.int64)
+
+    (trx, try_), (tex, tey) = conv(train), conv(test)
+    return ImageDataset("cifar10", trx, try_, tex, tey, tuple(train.classes), "natural", str(root / "cifar-10-batches-py"))
+
+
+# --- folder:PATH ---------------------------------------------------------------------------------
+
+def _load_folder(path: Path) -> ImageDataset:
+    """A user's ImageFolder tree: ``PATH/train/<class>/*.png`` and ``PATH/test/<class>/*.png``."""
+    from torchvision.datasets import ImageFolder
+    from torchvision.transforms.v2.functional import pil_to_tensor
+
+    for split in ("train", "test"):
+        if not (path / split).is_dir():
+            raise DatasetNotFound(
+                f"dataset folder:{path} has no {split}/ folder; expected {path}/train/<class>/*.png "
+                f"and {path}/test/<class>/*.png"
+            )
+    splits = {}
+    for split in ("train", "test"):
+        try:
+            f = ImageFolder(str(path / split))
+        except (FileNotFoundError, RuntimeError) as exc:
+            raise DatasetNotFound(f"dataset folder:{path}: {exc}") from None
+        splits[split] = f
+    if splits["train"].classes != splits["test"].classes:
+        raise BenchError(f"dataset folder:{path}: train classes {splits['train'].classes} differ from test classes {splits['test'].classes}")
+    from PIL import Image
+
+    modes = {Image.open(p).mode for f in splits.values() for p, _ in f.samples}
+    mode = "L" if modes <= {"L", "1"} else "RGB"
+    out = {}
+    for split, f in splits.items():
+        xs = [pil_to_tensor(f.loader(p).convert(mode)) for p, _ in f.samples]
+        shapes = {tuple(x.shape) for x in xs}
+        if len(shapes) != 1:
+            raise BenchError(f"dataset folder:{path}: images of different sizes {sorted(shapes)[:3]}; resize them to one size first")
+        out[split] = (torch.stack(xs), torch.tensor([c for _, c in f.samples], dtype=torch.int64))
+    if out["train"][0].shape[1:] != out["test"][0].shape[1:]:
+        raise BenchError(f"dataset folder:{path}: train and test image sizes differ")
+    return ImageDataset(
+        name="folder-" + (re.sub(r"[^a-z0-9_.-]+", "-", path.resolve().name.lower()).strip("-.") or "root"),
+        train_x=out["train"][0], train_y=out["train"][1], test_x=out["test"][0], test_y=out["test"][1],
+        classes=tuple(splits["train"].classes),
+        family="natural" if mode == "RGB" else "generic",
+        source=str(path.resolve()),
+    )

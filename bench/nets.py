@@ -1,0 +1,55 @@
+"""Networks shared by the harness and by several methods, in one place.
+
+Every network is sized from the image shape (C, H, W) so the same code serves 8×8 digits,
+28×28 grey images and 32×32 colour images. The downstream classifier exposes ``features``
+(the trunk, image -> ``feature_dim`` vector) and ``head`` so pretraining methods can initialise
+the trunk and fine-tuning methods can freeze it.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def n_downsamples(size: int) -> int:
+    """How many 2× poolings take an image side to ~4-8 pixels: 8 -> 1, 28 -> 2, 32 -> 2."""
+    n = 0
+    while size > 8:
+        size //= 2
+        n += 1
+    return max(n, 1)
+
+
+class SmallCNN(nn.Module):
+    """The fixed downstream classifier: conv blocks, then a 128-d feature vector and a linear head."""
+
+    feature_dim = 128
+
+    def __init__(self, image_shape: tuple[int, int, int], num_classes: int, width: int = 32, dropout: float = 0.3) -> None:
+        super().__init__()
+        c, h, w = image_shape
+        layers: list[nn.Module] = []
+        ch, size = c, min(h, w)
+        for i in range(n_downsamples(size)):
+            out = width * 2**i
+            layers += [nn.Conv2d(ch, out, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2)]
+            ch = out
+            h, w = h // 2, w // 2
+        layers += [nn.Flatten(), nn.Dropout(dropout), nn.Linear(ch * h * w, self.feature_dim), nn.ReLU(inplace=True)]
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.feature_dim, num_classes))
+        self.image_shape = tuple(image_shape)
+        self.num_classes = num_classes
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def to_input(x: torch.Tensor) -> torch.Tensor:
+    """uint8 images -> float in [-1, 1], the input range of every network here."""
+    return x.float().div_(127.5).sub_(1.0)
+
+
+def count_parameters(module: nn.Module, trainable_only: bool = True) -> int:
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)

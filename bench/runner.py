@@ -1,0 +1,258 @@
+"""Runs cells: one cell = draw the few-shot task, let the method work, train the fixed downstream
+classifier, evaluate, and return one record. The suite loop skips finished cells, keeps going past
+failed ones, and writes each record atomically as soon as it is done."""
+
+from __future__ import annotations
+
+import random
+import time
+import traceback
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from bench.datasets import ImageDataset, load_dataset
+from bench.environment import PeakMemory, environment
+from bench.errors import BenchError
+from bench.method import METHODS, FitData, Method, config_dict
+from bench.schema import SCHEMA_VERSION
+from bench.store import ResultStore, stable_hash
+from bench.suite import Cell, Suite
+from bench.tasks import FewShotTask, derive_seed, draw_task
+from bench.training import ClassifierConfig, classifier_config, evaluate, make_classifier, model_predictor, train_classifier
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    data_root: Path = Path("datasets")
+    results_dir: Path = Path("results")
+    device: torch.device = torch.device("cpu")
+    download: bool = False
+    force: bool = False
+
+    @property
+    def cache_dir(self) -> Path:
+        """Shared artefacts (reference extractors, real statistics, source models)."""
+        return Path(self.data_root) / ".augbench-cache"
+
+
+@dataclass
+class MethodContext:
+    """Harness services a method may use; it never builds its own device, seed or cache."""
+
+    device: torch.device
+    seed: int
+    image_shape: tuple[int, int, int]
+    num_classes: int
+    classifier_cfg: ClassifierConfig
+    options: RunOptions
+
+    def make_classifier(self) -> torch.nn.Module:
+        return make_classifier(self.image_shape, self.num_classes, self.classifier_cfg)
+
+    def train_classifier(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, **kw: Any) -> dict:
+        """The harness's fixed training loop (same budget as the downstream classifier)."""
+        kw.setdefault("seed", self.seed)
+        kw.setdefault("cfg", self.classifier_cfg)
+        return train_classifier(model, x, y, kw.pop("cfg"), device=self.device, **kw)
+
+    def load_dataset(self, name: str) -> ImageDataset:
+        return load_dataset(name, self.options.data_root, self.options.download)
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.options.cache_dir
+
+    def progress(self, iterable: Iterable | None = None, desc: str = "", total: int | None = None):
+        return tqdm(iterable, desc=desc, total=total, leave=False, disable=None, mininterval=0.5)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def cell_key(cell: Cell, ds: ImageDataset) -> tuple[str, dict[str, Any]]:
+    """The record key: a hash of everything that determines the cell's result."""
+    cls = METHODS.get(cell.method)
+    config = config_dict(cls.make_config(cell.preset, cell.method_overrides))
+    clf = asdict(classifier_config(cell.classifier, cell.classifier_overrides))
+    parts = {
+        "method": cell.method, "method_version": cls.version, "method_config": config,
+        "dataset_hash": ds.hash, "shots": cell.shots, "seed": cell.seed,
+        "classifier": None if cls.capabilities.own_classifier else clf, "test_cap": cell.test_cap,
+        "schema": SCHEMA_VERSION,
+    }
+    return stable_hash(parts), parts
+
+
+def record_path(store: ResultStore, cell: Cell, ds: ImageDataset) -> Path:
+    return store.path_for(cell.suite, ds.name, cell.method, cell.shots, cell.seed, cell_key(cell, ds)[0])
+
+
+def _check_generated(x: Any, y: Any, task: FewShotTask) -> None:
+    ds = task.dataset
+    if not (isinstance(x, torch.Tensor) and x.dtype == torch.uint8 and tuple(x.shape[1:]) == ds.image_shape):
+        raise BenchError(f"generate() must return uint8 images of shape N×{'×'.join(map(str, ds.image_shape))}, "
+                         f"got {getattr(x, 'dtype', type(x))} {tuple(getattr(x, 'shape', ()))}")
+    if not (isinstance(y, torch.Tensor) and y.shape == (len(x),) and y.dtype == torch.int64
+            and (len(y) == 0 or (int(y.min()) >= 0 and int(y.max()) < ds.num_classes))):
+        raise BenchError("generate() must return int64 labels in [0, num_classes), one per image")
+
+
+def run_cell(cell: Cell, options: RunOptions) -> dict[str, Any]:
+    """Run one cell and return its record; an exception inside becomes a ``failed`` record."""
+    started, t_start = now(), time.perf_counter()
+    ds = load_dataset(cell.dataset, options.data_root, options.download)
+    task = draw_task(ds, cell.shots, cell.seed, cell.test_cap)
+    cls: type[Method] = METHODS.get(cell.method)
+    config = cls.make_config(cell.preset, cell.method_overrides)
+    clf_cfg = classifier_config(cell.classifier, cell.classifier_overrides)
+    key, _ = cell_key(cell, ds)
+    caps = cls.capabilities
+    device = options.device
+    timings: dict[str, float] = {"fit_s": 0.0, "generate_s": 0.0, "train_s": 0.0, "eval_s": 0.0}
+    metrics: dict[str, Any] = {}
+    details: dict[str, Any] = {}
+    error = None
+    mem = PeakMemory(device)
+    try:
+        with mem:
+            method_seed = derive_seed("method", ds.hash, cell.shots, cell.seed, cell.method)
+            seed_everything(method_seed)
+            ctx = MethodContext(device, method_seed, ds.image_shape, ds.num_classes, clf_cfg, options)
+            method = cls(config, ctx)
+            data = FitData(task.x, task.y, ds.classes, ds.image_shape, ds.family,
+                           pool_x=task.pool_x if caps.uses_pool else None)
+            t = time.perf_counter()
+            method.fit(data)
+            timings["fit_s"] = time.perf_counter() - t
+
+            extra = None
+            if caps.generates:
+                t = time.perf_counter()
+                extra = method.generate(config.n_per_class)
+                _check_generated(*extra, task)
+                timings["generate_s"] = time.perf_counter() - t
+
+            if caps.own_classifier:
+                predict = method.predictor()
+            else:
+                # Same initial weights and the same batch order for every method of the cell.
+                seed_everything(derive_seed("classifier", ds.hash, cell.shots, cell.seed))
+                model = make_classifier(ds.image_shape, ds.num_classes, clf_cfg)
+                method.init_classifier(model)
+                t = time.perf_counter()
+                train_classifier(
+                    model, task.x, task.y, clf_cfg, device=device,
+                    seed=derive_seed("batches", ds.hash, cell.shots, cell.seed),
+                    augment=method.augment_batch, extra=extra,
+                    real_fraction=config.real_fraction if caps.generates else 1.0,
+                    on_step=method.on_classifier_step,
+                )
+                timings["train_s"] = time.perf_counter() - t
+                predict = model_predictor(model, device)
+            t = time.perf_counter()
+            metrics = evaluate(predict, task.test_x, task.test_y, ds.num_classes, clf_cfg.eval_batch_size)
+            timings["eval_s"] = time.perf_counter() - t
+            details = method.details()
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # recorded, never eaten: the record says what failed and where
+        error = {"type": type(exc).__name__, "message": str(exc), "traceback": traceback.format_exc()}
+    timings["total_s"] = time.perf_counter() - t_start
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "key": key,
+        "status": "failed" if error else "ok",
+        "suite": cell.suite,
+        "method": {"name": cell.method, "version": cls.version, "preset": cell.preset,
+                   "config": config_dict(config), "config_hash": stable_hash(config_dict(config)),
+                   "capabilities": asdict(caps)},
+        "dataset": {"name": ds.name, "spec": cell.dataset, "hash": ds.hash, "source": ds.source,
+                    "image_shape": list(ds.image_shape), "num_classes": ds.num_classes,
+                    "n_train": int(len(ds.train_y)), "n_pool": int(len(task.pool_idx)),
+                    "n_test": int(len(task.test_idx)), "test_cap": cell.test_cap},
+        "task": {"shots": cell.shots, "seed": cell.seed, "labelled_fingerprint": task.fingerprint()},
+        "classifier": None if caps.own_classifier else {
+            "preset": cell.classifier, "config": asdict(clf_cfg), "config_hash": stable_hash(asdict(clf_cfg))},
+        "metrics": metrics,
+        "details": details,
+        "timings": {k: round(v, 4) for k, v in timings.items()},
+        "memory": mem.as_dict(),
+        "environment": environment(device),
+        "started_at": started,
+        "finished_at": now(),
+        "error": error,
+    }
+
+
+@dataclass
+class RunSummary:
+    records: list[dict[str, Any]] = field(default_factory=list)  # this run's cells, new and skipped
+    ran: int = 0
+    skipped: int = 0
+    failed: int = 0
+    interrupted: bool = False
+    wall_s: float = 0.0
+
+
+def plan(suite: Suite, options: RunOptions, store: ResultStore) -> list[tuple[Cell, Path]]:
+    """Load and check every dataset and cell before any work starts (bad input fails fast)."""
+    from bench.tasks import check_seed, check_shots
+
+    for s in suite.seeds:
+        check_seed(s)
+    out = []
+    for name in suite.datasets:
+        ds = load_dataset(name, options.data_root, options.download)
+        for k in suite.shots:
+            check_shots(ds, k)
+    for cell in suite.cells():
+        ds = load_dataset(cell.dataset, options.data_root, options.download)
+        out.append((cell, record_path(store, cell, ds)))
+    return out
+
+
+def run_suite(suite: Suite, options: RunOptions) -> RunSummary:
+    store = ResultStore(options.results_dir)
+    store.check_writable()
+    cells = plan(suite, options, store)
+    summary = RunSummary()
+    todo = []
+    for cell, path in cells:
+        if not options.force and store.is_done(path):
+            summary.records.append(store.load(path))
+            summary.skipped += 1
+        else:
+            todo.append((cell, path))
+    t0 = time.perf_counter()
+    bar = tqdm(todo, desc=f"{suite.name}: cells", unit="cell", dynamic_ncols=True)
+    try:
+        for cell, path in bar:
+            bar.set_postfix_str(f"{cell.method} {cell.dataset} k={cell.shots} s={cell.seed}", refresh=False)
+            rec = run_cell(cell, options)
+            store.write(path, rec)
+            summary.records.append(rec)
+            summary.ran += 1
+            if rec["status"] == "failed":
+                summary.failed += 1
+                bar.write(f"FAILED {cell.method} on {cell.dataset} shots={cell.shots} seed={cell.seed}: "
+                          f"{rec['error']['type']}: {rec['error']['message']} (traceback in {path})")
+    except KeyboardInterrupt:
+        summary.interrupted = True
+    finally:
+        bar.close()
+        summary.wall_s = time.perf_counter() - t0
+    return summary

@@ -1,0 +1,130 @@
+"""The fixed downstream classifier budget: identical for every method in a suite.
+
+One small CNN per image size (:class:`bench.nets.SmallCNN`), Adam with fixed settings, a fixed
+number of steps of fixed batch size drawn with replacement, seeded. A method changes only what
+the classifier trains on (augmented, generated or pseudo-labelled images), its initialisation, or
+its fine-tuning schedule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from bench.errors import BenchError
+from bench.nets import SmallCNN, to_input
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    steps: int = 300
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 5e-4
+    width: int = 32
+    dropout: float = 0.3
+    eval_batch_size: int = 1000
+
+
+CLASSIFIER_PRESETS: dict[str, ClassifierConfig] = {
+    "tiny": ClassifierConfig(steps=20, width=8, batch_size=32),
+    "quick": ClassifierConfig(steps=300),
+    "standard": ClassifierConfig(steps=1000),
+}
+
+
+def classifier_config(preset: str, overrides: dict | None = None) -> ClassifierConfig:
+    from dataclasses import fields, replace
+
+    from bench.errors import did_you_mean
+
+    if preset not in CLASSIFIER_PRESETS:
+        raise BenchError(f"unknown classifier preset {preset!r}" + did_you_mean(preset, CLASSIFIER_PRESETS))
+    names = {f.name for f in fields(ClassifierConfig)}
+    for key in overrides or {}:
+        if key not in names:
+            raise BenchError(f"classifier has no setting {key!r}" + did_you_mean(key, names))
+    return replace(CLASSIFIER_PRESETS[preset], **(overrides or {}))
+
+
+def make_classifier(image_shape, num_classes: int, cfg: ClassifierConfig) -> SmallCNN:
+    return SmallCNN(image_shape, num_classes, width=cfg.width, dropout=cfg.dropout)
+
+
+def train_classifier(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    cfg: ClassifierConfig,
+    *,
+    seed: int,
+    device: torch.device,
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    extra: tuple[torch.Tensor, torch.Tensor] | None = None,
+    real_fraction: float = 1.0,
+    on_step: Callable[[torch.nn.Module, int, int], None] | None = None,
+    soft_targets: torch.Tensor | None = None,
+    desc: str = "classifier",
+) -> dict[str, float]:
+    """Train ``model`` in place for ``cfg.steps`` steps; return the last step's loss.
+
+    Batches are drawn with replacement: ``real_fraction`` of each from (x, y) and the rest from
+    ``extra`` (generated or pseudo-labelled images), if given. ``augment`` maps a uint8 batch to
+    a uint8 batch. ``soft_targets`` (N×classes probabilities aligned with ``x``) switch the loss to
+    cross-entropy against them, for distillation.
+    """
+    if len(x) == 0:
+        raise BenchError("the classifier got no training images")
+    gen = torch.Generator().manual_seed(seed)
+    model.to(device).train()
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    n_real = cfg.batch_size if extra is None else int(round(cfg.batch_size * real_fraction))
+    loss = torch.tensor(float("nan"))
+    for step in tqdm(range(cfg.steps), desc=desc, leave=False, disable=None, mininterval=0.5):
+        if on_step is not None:
+            on_step(model, step, cfg.steps)
+        idx = torch.randint(len(x), (n_real,), generator=gen)
+        xb, yb = x[idx], y[idx]
+        tb = soft_targets[idx] if soft_targets is not None else None
+        if extra is not None and n_real < cfg.batch_size:
+            jdx = torch.randint(len(extra[0]), (cfg.batch_size - n_real,), generator=gen)
+            xb, yb = torch.cat([xb, extra[0][jdx]]), torch.cat([yb, extra[1][jdx]])
+        if augment is not None:
+            xb = augment(xb)
+        logits = model(to_input(xb.to(device)))
+        if tb is not None:
+            loss = F.cross_entropy(logits, tb.to(device))
+        else:
+            loss = F.cross_entropy(logits, yb.to(device))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    model.eval()
+    return {"final_loss": float(loss.detach())}
+
+
+def model_predictor(model: torch.nn.Module, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``uint8 batch -> logits`` for a trained network."""
+    model.eval()
+
+    @torch.no_grad()
+    def predict(xb: torch.Tensor) -> torch.Tensor:
+        return model(to_input(xb.to(device))).float().cpu()
+
+    return predict
+
+
+@torch.no_grad()
+def evaluate(predict: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, y: torch.Tensor,
+             num_classes: int, batch_size: int = 1000) -> dict:
+    """Accuracy and per-class accuracy of ``predict`` on (x, y)."""
+    preds = torch.cat([predict(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
+    correct = (preds == y).numpy()
+    labels = y.numpy()
+    per_class = [float(correct[labels == c].mean()) if (labels == c).any() else float("nan") for c in range(num_classes)]
+    return {"accuracy": float(np.mean(correct)), "per_class_accuracy": per_class, "n_test": int(len(y))}
