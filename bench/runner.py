@@ -52,6 +52,7 @@ class MethodContext:
     num_classes: int
     classifier_cfg: ClassifierConfig
     options: RunOptions
+    dataset: ImageDataset | None = None  # the target (for source checks); never its test split
 
     def make_classifier(self) -> torch.nn.Module:
         return make_classifier(self.image_shape, self.num_classes, self.classifier_cfg)
@@ -68,6 +69,18 @@ class MethodContext:
     @property
     def cache_dir(self) -> Path:
         return self.options.cache_dir
+
+    def cached(self, kind: str, key: dict[str, Any], build):
+        """A shared artefact built once per key across cells and workers (see bench.cache)."""
+        from bench.cache import cached
+
+        return cached(self.cache_dir, kind, key, build)
+
+    def load_source(self, spec: str):
+        """A source dataset for transfer, converted to the target's image shape: (source, x, y)."""
+        from bench.sources import load_source
+
+        return load_source(spec, self.dataset, self.options.data_root, self.options.download)
 
     def progress(self, iterable: Iterable | None = None, desc: str = "", total: int | None = None):
         return tqdm(iterable, desc=desc, total=total, leave=False, disable=None, mininterval=0.5)
@@ -111,8 +124,12 @@ def _check_generated(x: Any, y: Any, task: FewShotTask) -> None:
         raise BenchError("generate() must return int64 labels in [0, num_classes), one per image")
 
 
-def run_cell(cell: Cell, options: RunOptions) -> dict[str, Any]:
-    """Run one cell and return its record; an exception inside becomes a ``failed`` record."""
+def run_cell(cell: Cell, options: RunOptions, path: Path | None = None) -> dict[str, Any]:
+    """Run one cell and return its record; an exception inside becomes a ``failed`` record.
+
+    ``path`` is where the record will be written; files that belong to the cell (sample grids)
+    are written beside it with the same stem.
+    """
     started, t_start = now(), time.perf_counter()
     ds = load_dataset(cell.dataset, options.data_root, options.download)
     task = draw_task(ds, cell.shots, cell.seed, cell.test_cap)
@@ -131,7 +148,7 @@ def run_cell(cell: Cell, options: RunOptions) -> dict[str, Any]:
         with mem:
             method_seed = derive_seed("method", ds.hash, cell.shots, cell.seed, cell.method)
             seed_everything(method_seed)
-            ctx = MethodContext(device, method_seed, ds.image_shape, ds.num_classes, clf_cfg, options)
+            ctx = MethodContext(device, method_seed, ds.image_shape, ds.num_classes, clf_cfg, options, ds)
             method = cls(config, ctx)
             data = FitData(task.x, task.y, ds.classes, ds.image_shape, ds.family,
                            pool_x=task.pool_x if caps.uses_pool else None)
@@ -242,7 +259,7 @@ def run_suite(suite: Suite, options: RunOptions) -> RunSummary:
     try:
         for cell, path in bar:
             bar.set_postfix_str(f"{cell.method} {cell.dataset} k={cell.shots} s={cell.seed}", refresh=False)
-            rec = run_cell(cell, options)
+            rec = run_cell(cell, options, path)
             store.write(path, rec)
             summary.records.append(rec)
             summary.ran += 1

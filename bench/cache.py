@@ -1,0 +1,50 @@
+"""Shared expensive artefacts (reference classifiers, real-data statistics, source-pretrained
+models), built once and reused by every cell and every worker.
+
+``cached(cache_dir, kind, key, build)`` returns the object stored under ``<cache_dir>/<kind>/
+<hash(key)>.pt``; if it is missing, it takes a file lock, checks again (another worker may have
+built it meanwhile), builds it, and writes it to a temporary file that is renamed into place — so
+two workers never both build it and nobody reads half a file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import torch
+from filelock import FileLock
+
+from bench.registry import check_name
+from bench.store import stable_hash
+
+T = TypeVar("T")
+
+
+def artifact_path(cache_dir: Path, kind: str, key: dict[str, Any]) -> Path:
+    check_name(kind, "artefact kind")
+    return Path(cache_dir) / kind / f"{stable_hash(key)}.pt"
+
+
+def cached(cache_dir: Path, kind: str, key: dict[str, Any], build: Callable[[], T]) -> T:
+    """Load the artefact for ``key`` or build it once (under a file lock) and store it."""
+    path = artifact_path(cache_dir, kind, key)
+    if path.is_file():
+        return torch.load(path, weights_only=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path) + ".lock"):
+        if path.is_file():
+            return torch.load(path, weights_only=False)
+        obj = build()
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        try:
+            torch.save(obj, tmp)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return obj

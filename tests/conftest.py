@@ -1,0 +1,24 @@
+"""Shared fixtures: tiny presets on the bundled digits, results in a temporary folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from bench.runner import RunOptions
+
+torch.set_num_threads(1)  # tests are small; one thread keeps them fast and repeatable on 2 cores
+
+
+@pytest.fixture
+def options(tmp_path: Path) -> RunOptions:
+    return RunOptions(data_root=tmp_path / "data", results_dir=tmp_path / "results", device=torch.device("cpu"))
+
+
+@pytest.fixture(scope="session")
+def digits():
+    from bench.datasets import load_dataset
+
+    return load_dataset("digits")

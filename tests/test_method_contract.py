@@ -1,0 +1,66 @@
+"""Every registered method, tiny preset, through the real harness: it runs, its outputs have the
+right shapes, dtypes and ranges, and the same seed gives the same result."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from bench.method import METHODS, Capabilities, Method
+from bench.runner import run_cell
+from bench.suite import Cell
+from bench.tasks import draw_task
+
+ALL = METHODS.names()
+
+
+def tiny_cell(method: str, shots: int = 2, seed: int = 0) -> Cell:
+    return Cell("contract", "digits", method, shots, seed, "tiny", {}, "tiny", {}, 0)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_declares_protocol(name):
+    cls = METHODS.get(name)
+    assert issubclass(cls, Method) and cls.name == name
+    assert {"tiny", "quick", "standard"} <= set(cls.presets)
+    assert isinstance(cls.capabilities, Capabilities)
+    assert isinstance(cls.version, str) and cls.version
+    for preset in cls.presets:
+        cfg = cls.make_config(preset)
+        assert dataclasses.is_dataclass(cfg)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            for f in dataclasses.fields(cfg):
+                setattr(cfg, f.name, getattr(cfg, f.name))
+            raise dataclasses.FrozenInstanceError  # configs without fields are trivially frozen
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_runs_and_is_deterministic(name, options):
+    a = run_cell(tiny_cell(name), options)
+    assert a["status"] == "ok", a["error"] and a["error"]["traceback"]
+    acc = a["metrics"]["accuracy"]
+    assert 0.0 <= acc <= 1.0
+    assert len(a["metrics"]["per_class_accuracy"]) == 10
+    b = run_cell(tiny_cell(name), options)
+    assert b["metrics"] == a["metrics"], "same cell, same seed must give the same metrics"
+    assert a["task"]["labelled_fingerprint"] == b["task"]["labelled_fingerprint"]
+
+
+@pytest.mark.parametrize("name", [n for n in ALL if METHODS.get(n).capabilities.generates])
+def test_generated_images_shape_dtype_labels(name, options, digits):
+    from bench.runner import MethodContext
+    from bench.method import FitData
+    from bench.training import classifier_config
+
+    cls = METHODS.get(name)
+    cfg = cls.make_config("tiny")
+    task = draw_task(digits, 2, 0)
+    ctx = MethodContext(torch.device("cpu"), 0, digits.image_shape, 10, classifier_config("tiny"), options, digits)
+    m = cls(cfg, ctx)
+    m.fit(FitData(task.x, task.y, digits.classes, digits.image_shape, digits.family,
+                  pool_x=task.pool_x if cls.capabilities.uses_pool else None))
+    x, y = m.generate(3)
+    assert x.dtype == torch.uint8 and tuple(x.shape) == (30, *digits.image_shape)
+    assert y.dtype == torch.int64 and sorted(torch.bincount(y, minlength=10).tolist()) == [3] * 10
