@@ -93,10 +93,10 @@ def draw_task(ds: ImageDataset, shots: int, seed: int, test_cap: int | None = No
     labelled = np.sort(np.concatenate(chosen))
     mask = np.ones(len(labels), dtype=bool)
     mask[labelled] = False
-    return FewShotTask(ds, shots, seed, labelled, np.flatnonzero(mask), test_subset(ds, test_cap))
+    return FewShotTask(ds, shots, seed, labelled, np.flatnonzero(mask), evaluation_subset(ds, test_cap))
 
 
-def test_subset(ds: ImageDataset, cap: int | None) -> np.ndarray:
+def evaluation_subset(ds: ImageDataset, cap: int | None) -> np.ndarray:
     """All test indices, or a stratified subset of about ``cap`` that depends only on the dataset."""
     n = len(ds.test_y)
     if not cap or cap >= n:

@@ -1,0 +1,148 @@
+"""`bench` end to end on the tiny suite: runs, resumes, reruns, fails cleanly on bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.cli import main
+from bench.method import METHODS, Method, register_method
+
+
+def run(tmp_path: Path, *extra: str) -> int:
+    return main(["run", "--suite", "tiny", "--methods", "baseline,classic", "--results-dir", str(tmp_path / "res"),
+                 "--reports-dir", str(tmp_path / "rep"), "--data-root", str(tmp_path / "data"), *extra])
+
+
+def records(tmp_path: Path) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in sorted((tmp_path / "res").rglob("*.json"))}
+
+
+def test_run_resume_delete_force(tmp_path, capsys):
+    assert run(tmp_path) == 0
+    out = capsys.readouterr().out
+    assert "| baseline |" in out and "| classic |" in out and "8 cell(s) run" in out
+    first = records(tmp_path)
+    assert len(first) == 8
+    assert (tmp_path / "rep" / "tiny" / "leaderboard.md").is_file()
+
+    assert run(tmp_path) == 0  # resume: nothing to do, nothing changed
+    assert "0 cell(s) run, 8 already done" in capsys.readouterr().out
+    assert records(tmp_path) == first
+
+    victim = sorted(first)[3]
+    victim.unlink()
+    assert run(tmp_path) == 0
+    assert "1 cell(s) run, 7 already done" in capsys.readouterr().out
+    again = records(tmp_path)
+    assert set(again) == set(first)
+    assert json.loads(again[victim])["metrics"] == json.loads(first[victim])["metrics"]  # deterministic
+
+    assert run(tmp_path, "--force") == 0
+    assert "8 cell(s) run, 0 already done" in capsys.readouterr().out
+
+
+def test_paired_draw_identical_across_methods(tmp_path):
+    assert run(tmp_path, "--seeds", "0", "--shots", "3") == 0
+    recs = [json.loads(b) for b in records(tmp_path).values()]
+    assert {r["method"]["name"] for r in recs} == {"baseline", "classic"}
+    assert len({r["task"]["labelled_fingerprint"] for r in recs}) == 1
+
+
+BAD_TOML = 'datasets = ["digits"]\nshots = [1,\nseeds = [0]\n'
+UNKNOWN_KEY = 'datasets = ["digits"]\nmethod = ["baseline"]\n'
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--methods", "clasic"], "unknown method 'clasic'; did you mean 'classic'?"),
+    (["--datasets", "fashion_mnist"], "unknown dataset 'fashion_mnist'; did you mean 'fashion-mnist'"),
+    (["--datasets", "fashion-mnist"], "apt-get install dataset-fashion-mnist"),
+    (["--suite", "{tmp}/bad.toml"], "bad.toml is not valid TOML"),
+    (["--suite", "{tmp}/unknown.toml"], "unknown.toml:2: unknown suite key 'method'; did you mean 'methods'"),
+    (["--suite", "quik"], "unknown suite 'quik'; did you mean 'quick'?"),
+    (["--shots", "500"], "shots=500 is larger than the smallest class of digits"),
+    (["--seeds", "0,-1"], "seeds must be non-negative integers, got -1"),
+    (["--shots", "five"], "--shots must be comma-separated integers"),
+    (["--results-dir", "{tmp}/afile/sub"], "is not writable"),
+    (["--device", "tpu"], "unknown device 'tpu'"),
+])
+def test_bad_input_is_one_line_exit_2(tmp_path, capsys, monkeypatch, argv, expected):
+    monkeypatch.setenv("AUGBENCH_SYSTEM_DATASETS", str(tmp_path / "no-system-data"))
+    (tmp_path / "bad.toml").write_text(BAD_TOML)
+    (tmp_path / "unknown.toml").write_text(UNKNOWN_KEY)
+    (tmp_path / "afile").write_text("not a folder")
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    base = ["run", "--results-dir", str(tmp_path / "res"), "--data-root", str(tmp_path / "data")]
+    assert main(base + argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err, err
+    assert expected in err
+    if "bad.toml" in expected:
+        assert "line 3" in err  # tomllib names the line
+
+
+@pytest.fixture
+def flaky_methods():
+    @register_method("test-broken")
+    class Broken(Method):
+        def fit(self, data):
+            raise RuntimeError("this method is broken on purpose")
+
+    @register_method("test-interrupt")
+    class Interrupt(Method):
+        def fit(self, data):
+            if self.ctx.seed and data.y.numel() > 10:  # 3-shot cells: simulate Ctrl-C
+                raise KeyboardInterrupt
+
+    yield
+    METHODS._items.pop("test-broken")
+    METHODS._items.pop("test-interrupt")
+
+
+def test_failed_cell_is_recorded_and_run_goes_on(tmp_path, capsys, flaky_methods):
+    code = main(["run", "--suite", "tiny", "--methods", "baseline,test-broken", "--results-dir", str(tmp_path / "res"),
+                 "--reports-dir", str(tmp_path / "rep")])
+    assert code == 1
+    recs = [json.loads(b) for b in records(tmp_path).values()]
+    failed = [r for r in recs if r["status"] == "failed"]
+    assert len(failed) == 4 and len(recs) == 8
+    assert failed[0]["error"]["message"] == "this method is broken on purpose"
+    assert "Traceback" in failed[0]["error"]["traceback"]
+    assert "4 cell(s) failed" in capsys.readouterr().err
+    # a rerun retries only the failed cells
+    main(["run", "--suite", "tiny", "--methods", "baseline,test-broken", "--results-dir", str(tmp_path / "res"),
+          "--reports-dir", str(tmp_path / "rep")])
+    assert "4 cell(s) run, 4 already done" in capsys.readouterr().out
+
+
+def test_ctrl_c_keeps_finished_cells_and_says_how_to_resume(tmp_path, capsys, flaky_methods):
+    code = main(["run", "--suite", "tiny", "--methods", "baseline,test-interrupt", "--results-dir", str(tmp_path / "res")])
+    assert code == 130
+    err = capsys.readouterr().err
+    assert "run the same command again to resume" in err
+    kept = [json.loads(b) for b in records(tmp_path).values()]
+    # cells run in order shots × seed × method: the 1-shot cells and the first 3-shot baseline finished
+    assert all(r["status"] == "ok" for r in kept)
+    assert sorted((r["task"]["shots"], r["task"]["seed"], r["method"]["name"]) for r in kept) == [
+        (1, 0, "baseline"), (1, 0, "test-interrupt"), (1, 1, "baseline"), (1, 1, "test-interrupt"), (3, 0, "baseline")]
+
+
+def test_report_rebuilds_from_records(tmp_path, capsys):
+    assert run(tmp_path) == 0
+    (tmp_path / "rep" / "tiny" / "records.csv").unlink()
+    capsys.readouterr()
+    assert main(["report", "tiny", "--results-dir", str(tmp_path / "res"), "--reports-dir", str(tmp_path / "rep")]) == 0
+    import pandas as pd
+
+    df = pd.read_csv(tmp_path / "rep" / "tiny" / "records.csv")
+    assert len(df) == 8 and set(df["method"]) == {"baseline", "classic"}
+    assert main(["report", "nosuch", "--results-dir", str(tmp_path / "res")]) == 2
+
+
+def test_python_dash_m_bench_lists():
+    out = subprocess.run([sys.executable, "-m", "bench", "list", "methods"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "baseline" in out.stdout and "classic" in out.stdout
