@@ -146,7 +146,7 @@ def run_cell(cell: Cell, options: RunOptions, path: Path | None = None) -> dict[
     key, _ = cell_key(cell, ds)
     caps = cls.capabilities
     device = options.device
-    timings: dict[str, float] = {"fit_s": 0.0, "generate_s": 0.0, "train_s": 0.0, "eval_s": 0.0}
+    timings: dict[str, float] = {"fit_s": 0.0, "generate_s": 0.0, "train_s": 0.0, "eval_s": 0.0, "metrics_s": 0.0}
     metrics: dict[str, Any] = {}
     details: dict[str, Any] = {}
     error = None
@@ -191,6 +191,14 @@ def run_cell(cell: Cell, options: RunOptions, path: Path | None = None) -> dict[
             metrics = evaluate(predict, task.test_x, task.test_y, ds.num_classes, clf_cfg.eval_batch_size)
             timings["eval_s"] = time.perf_counter() - t
             details = method.details()
+            if caps.generates:  # after the classifier, so the metrics cannot change its result
+                from bench.metrics.generation import generation_metrics
+
+                t = time.perf_counter()
+                gen = generation_metrics(*extra, task, options, path.with_suffix(".png") if path else None)
+                metrics.update(gen["metrics"])
+                details["generation"] = gen["details"]
+                timings["metrics_s"] = time.perf_counter() - t
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # recorded, never eaten: the record says what failed and where

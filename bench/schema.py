@@ -13,9 +13,11 @@ method          dict    name, version, preset, config (resolved dataclass), conf
 dataset         dict    name, hash, source, image_shape, num_classes, n_train, n_pool, n_test, test_cap
 task            dict    shots, seed, labelled_fingerprint (equal for every method of a cell)
 classifier      dict    preset, config, config_hash; null for methods with their own classifier
-metrics         dict    accuracy, per_class_accuracy, n_test, plus method/metric extras
-details         dict    what the method reports about itself (resolved policy, parameter counts, …)
-timings         dict    seconds: fit_s, generate_s, train_s, eval_s, total_s
+metrics         dict    accuracy, per_class_accuracy, n_test, plus method/metric extras; generating methods
+                        add fid_/kid_/is_<extractor>, memorisation_ratio (bench.metrics.generation)
+details         dict    what the method reports about itself (resolved policy, parameter counts, …);
+                        ``generation``: n_gen and, per extractor, dims, n_real, … or {"skipped": reason}
+timings         dict    seconds: fit_s, generate_s, train_s, eval_s, metrics_s, total_s
 memory          dict    peak_rss_mb, rss_start_mb, cuda_peak_mb (null on CPU)
 environment     dict    python, platform, packages {name: version}, git_commit, git_dirty, device, threads, host
 started_at      str     ISO 8601 UTC

@@ -22,3 +22,11 @@ def digits():
     from bench.datasets import load_dataset
 
     return load_dataset("digits")
+
+
+@pytest.fixture(scope="session")
+def shared_options(tmp_path_factory) -> RunOptions:
+    """Like ``options`` but with one data root (and artefact cache) for the whole session, so
+    expensive shared artefacts (the digits reference classifier) are built once per test run."""
+    root = tmp_path_factory.mktemp("shared")
+    return RunOptions(data_root=root / "data", results_dir=root / "results", device=torch.device("cpu"))

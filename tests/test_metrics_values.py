@@ -1,0 +1,130 @@
+"""FID, IS and KID against independent reference computations on the same numbers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from pytorch_fid.fid_score import calculate_frechet_distance
+
+from bench.errors import BenchError
+from bench.metrics.fid import GaussianStats, fid_from_features, frechet_distance, gaussian_stats
+from bench.metrics.inception_score import default_splits, inception_score
+from bench.metrics.kid import kernel_inception_distance, mmd2_unbiased
+
+
+def test_fid_equals_pytorch_fid_on_same_features():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(300, 16))
+    b = rng.normal(0.3, 1.5, size=(250, 16)) @ rng.normal(size=(16, 16))
+    # pytorch-fid's own statistics (fid_score.calculate_activation_statistics) and distance
+    ref = calculate_frechet_distance(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
+    ours = fid_from_features(a, b)
+    assert ours == pytest.approx(ref, rel=1e-6)
+    assert ours > 1.0
+
+
+def test_frechet_distance_closed_form_for_diagonal_gaussians():
+    rng = np.random.default_rng(1)
+    mu1, mu2 = rng.normal(size=8), rng.normal(size=8)
+    s1, s2 = rng.uniform(0.5, 2, 8), rng.uniform(0.5, 2, 8)
+    expected = np.sum((mu1 - mu2) ** 2) + np.sum((np.sqrt(s1) - np.sqrt(s2)) ** 2)
+    got = frechet_distance(GaussianStats(mu1, np.diag(s1), 100), GaussianStats(mu2, np.diag(s2), 100))
+    assert got == pytest.approx(expected, rel=1e-6)
+
+
+def test_fid_of_a_set_with_itself_is_zero():
+    f = np.random.default_rng(2).normal(size=(100, 10))
+    assert abs(fid_from_features(f, f)) < 1e-8
+
+
+@pytest.mark.parametrize("n", [1, 10, 16])
+def test_fid_refused_below_dims_plus_one(n):
+    with pytest.raises(BenchError, match=r"at least dims \+ 1 = 17 samples.*got n=" + str(n)):
+        gaussian_stats(np.random.default_rng(0).normal(size=(n, 16)))
+    gaussian_stats(np.random.default_rng(0).normal(size=(17, 16)))  # the smallest accepted count
+
+
+def test_fid_rejects_bad_features():
+    with pytest.raises(BenchError, match="NaN"):
+        gaussian_stats(np.full((20, 3), np.nan))
+    with pytest.raises(BenchError, match="4-d with 3-d"):
+        frechet_distance(gaussian_stats(np.ones((5, 4)) + np.eye(5, 4)), gaussian_stats(np.eye(5, 3)))
+
+
+def reference_is(probs: list[list[float]], splits: int) -> list[float]:
+    """Salimans et al.'s definition with plain Python loops."""
+    size = len(probs) // splits
+    out = []
+    for k in range(splits):
+        part = probs[k * size:(k + 1) * size]
+        marg = [sum(row[j] for row in part) / len(part) for j in range(len(part[0]))]
+        kl = [sum(p * (math.log(p + 1e-12) - math.log(q + 1e-12)) for p, q in zip(row, marg, strict=True)) for row in part]
+        out.append(math.exp(sum(kl) / len(kl)))
+    return out
+
+
+@pytest.mark.parametrize("n,splits", [(120, None), (57, 3), (500, None)])
+def test_inception_score_matches_reference(n, splits):
+    logits = np.random.default_rng(n).normal(0, 2, size=(n, 7))
+    p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    mean, std, used = inception_score(p, splits)
+    assert used == (splits or default_splits(n))
+    ref = reference_is(p.tolist(), used)
+    assert mean == pytest.approx(float(np.mean(ref)), rel=1e-6)
+    assert std == pytest.approx(float(np.std(ref)), rel=1e-6, abs=1e-12)
+
+
+def test_inception_score_extremes_and_bad_input():
+    onehot = np.eye(10)[np.arange(200) % 10]
+    assert inception_score(onehot, 1)[0] == pytest.approx(10.0, rel=1e-6)
+    assert inception_score(np.eye(10)[np.zeros(200, int)], 1)[0] == pytest.approx(1.0, rel=1e-6)
+    assert default_splits(30) == 1 and default_splits(5000) == 10
+    with pytest.raises(BenchError, match="probabilities"):
+        inception_score(np.ones((10, 3)))
+
+
+def reference_mmd2(x: np.ndarray, y: np.ndarray) -> float:
+    """Unbiased MMD² with k(a, b) = (a·b/d + 1)^3, by explicit double loops."""
+    m, d = len(x), x.shape[1]
+
+    def k(a, b):
+        return (float(np.dot(a, b)) / d + 1.0) ** 3
+
+    sxx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    syy = sum(k(y[i], y[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    sxy = sum(k(x[i], y[j]) for i in range(m) for j in range(m)) / (m * m)
+    return sxx + syy - 2 * sxy
+
+
+def test_mmd2_matches_reference():
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(25, 6)), rng.normal(0.5, 1.0, size=(25, 6))
+    assert mmd2_unbiased(x, y) == pytest.approx(reference_mmd2(x, y), rel=1e-6)
+
+
+def test_kid_matches_reference_on_the_same_subsets():
+    rng = np.random.default_rng(4)
+    real, fake = rng.normal(size=(40, 5)), rng.normal(0.4, 1.2, size=(30, 5))
+    mean, std, m, s = kernel_inception_distance(real, fake, n_subsets=4, subset_size=20, seed=7)
+    assert (m, s) == (20, 4)
+    draw = np.random.RandomState(7)
+    vals = []
+    for _ in range(4):
+        ri = draw.choice(40, 20, replace=False)
+        fi = draw.choice(30, 20, replace=False)
+        vals.append(reference_mmd2(real[ri], fake[fi]))
+    assert mean == pytest.approx(float(np.mean(vals)), rel=1e-6)
+    assert std == pytest.approx(float(np.std(vals)), rel=1e-6)
+
+
+def test_kid_small_samples_shrink_the_subset_and_same_distribution_is_near_zero():
+    rng = np.random.default_rng(5)
+    real, fake = rng.normal(size=(2000, 8)), rng.normal(size=(50, 8))
+    mean, _, m, _ = kernel_inception_distance(real, fake)
+    assert m == 50
+    far = kernel_inception_distance(real, fake + 1.0)[0]
+    assert abs(mean) < 0.1 * far
+    with pytest.raises(BenchError, match="at least 2"):
+        kernel_inception_distance(real, fake[:1])
