@@ -9,10 +9,12 @@ shots = 1: as ``gan``; the augmentation is what keeps D from memorising the sing
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from bench.methods._gan_common import GAN_PRESETS, GANConfig, GANMethod
+
 from bench.diffaugment import POLICIES, diff_augment
 from bench.errors import BenchError
 from bench.method import register_method
-from bench.methods._gan_common import GAN_PRESETS, GANConfig, GANMethod
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,9 @@ shots = 1: the GAN trains on one image per class (batches drawn with replacement
 reproduces it with small variations; it does not crash.
 """
 
-from bench.method import register_method
 from bench.methods._gan_common import GANMethod
+
+from bench.method import register_method
 
 
 @register_method("gan")

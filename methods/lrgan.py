@@ -16,9 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from bench.methods._gan_common import GAN_PRESETS, GANConfig, GANMethod, build_gan
+
 from bench.errors import BenchError
 from bench.method import register_method
-from bench.methods._gan_common import GAN_PRESETS, GANConfig, GANMethod, build_gan
 from bench.nets import LayerFactory, count_parameters
 
 
