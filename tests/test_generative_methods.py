@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-
-from bench.method import METHODS, FitData
 from bench.methods import transfer_gan
 from bench.methods._gan_common import build_gan
+
+from bench.method import METHODS, FitData
 from bench.nets import LayerFactory, LowRankConv2d, LowRankLinear, count_parameters
 from bench.runner import MethodContext, run_cell, seed_everything
 from bench.suite import Cell
@@ -144,6 +144,7 @@ def _nearest_mean_accuracy(x: torch.Tensor, y: torch.Tensor, ds) -> float:
     return float((torch.cdist(x.flatten(1).float(), means.flatten(1)).argmin(1) == y).float().mean())
 
 
+@pytest.mark.slow  # trains the quick preset: ~5 s on an idle core
 def test_trained_gan_samples_are_closer_to_their_class_than_untrained(digits, options):
     m, _ = fitted("gan", digits, 10, options, preset="quick")
     trained = _nearest_mean_accuracy(*m.generate(30), digits)
