@@ -53,3 +53,176 @@ def to_input(x: torch.Tensor) -> torch.Tensor:
 
 def count_parameters(module: nn.Module, trainable_only: bool = True) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+
+
+# --- generative networks: conditional DCGAN, low-rank layers, conditional VAE -----------------
+#
+# One architecture, two layer factories: ``gan`` builds it with dense layers, ``lrgan`` with every
+# linear/conv weight factorised as a rank-r product. Class embeddings (lookup tables, not
+# linear/conv weights) and BatchNorm affine parameters stay dense in both.
+
+
+class LowRankLinear(nn.Module):
+    """``y = x Vᵀ Uᵀ + b``: a dense ``out×in`` weight replaced by ``U (out×r) @ V (r×in)``."""
+
+    def __init__(self, in_features: int, out_features: int, rank: int, bias: bool = True) -> None:
+        super().__init__()
+        r = max(1, min(rank, in_features, out_features))
+        self.in_features, self.out_features, self.rank = in_features, out_features, r
+        self.V = nn.Parameter(torch.randn(r, in_features) / in_features**0.5)
+        self.U = nn.Parameter(torch.randn(out_features, r) / r**0.5)
+        self.bias = nn.Parameter(torch.zeros(out_features)) if bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.linear(nn.functional.linear(x, self.V), self.U, self.bias)
+
+
+class LowRankConv2d(nn.Module):
+    """A k×k conv whose ``out×(in·k·k)`` weight matrix is ``U (out×r) @ V (r×in·k·k)``.
+
+    Computed as a k×k conv to r channels followed by a 1×1 conv to ``out`` (the same linear map,
+    cheaper than materialising the product). ``V`` is stored as ``r×in×k×k``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, rank: int,
+                 stride: int = 1, padding: int = 0, bias: bool = True) -> None:
+        super().__init__()
+        fan_in = in_channels * kernel_size * kernel_size
+        r = max(1, min(rank, fan_in, out_channels))
+        self.in_channels, self.out_channels, self.rank = in_channels, out_channels, r
+        self.stride, self.padding = stride, padding
+        self.V = nn.Parameter(torch.randn(r, in_channels, kernel_size, kernel_size) / fan_in**0.5)
+        self.U = nn.Parameter(torch.randn(out_channels, r) / r**0.5)
+        self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = nn.functional.conv2d(x, self.V, None, self.stride, self.padding)
+        return nn.functional.conv2d(h, self.U[:, :, None, None], self.bias)
+
+
+class LayerFactory:
+    """Builds the linear and conv layers of a network: dense (``rank=None``) or rank-r factorised,
+    optionally spectrally normalised (on ``weight``, or on both factors ``U`` and ``V`` — the
+    product's spectral norm is then at most 1, the same Lipschitz bound)."""
+
+    def __init__(self, rank: int | None = None, spectral: bool = False) -> None:
+        if rank is not None and rank < 1:
+            raise ValueError(f"rank must be >= 1, got {rank}")
+        self.rank, self.spectral = rank, spectral
+
+    def _wrap(self, m: nn.Module) -> nn.Module:
+        if not self.spectral:
+            return m
+        sn = nn.utils.parametrizations.spectral_norm
+        if self.rank is None:
+            return sn(m)
+        return sn(sn(m, name="U"), name="V")
+
+    def linear(self, i: int, o: int, bias: bool = True) -> nn.Module:
+        m = nn.Linear(i, o, bias) if self.rank is None else LowRankLinear(i, o, self.rank, bias)
+        return self._wrap(m)
+
+    def conv(self, i: int, o: int, k: int, stride: int = 1, padding: int = 0, bias: bool = True) -> nn.Module:
+        m = nn.Conv2d(i, o, k, stride, padding, bias=bias) if self.rank is None else LowRankConv2d(i, o, k, self.rank, stride, padding, bias)
+        return self._wrap(m)
+
+
+def _start_size(h: int, w: int) -> tuple[int, int, int]:
+    """(n upsamplings, start height, start width) so that n 2× upsamplings cover h×w."""
+    n = n_downsamples(min(h, w))
+    return n, -(-h // 2**n), -(-w // 2**n)
+
+
+class CondGenerator(nn.Module):
+    """Class-conditional DCGAN-style generator sized from the image shape.
+
+    ``[z, embed(y)] -> linear -> (width·2ⁿ)×h₀×w₀ -> n × (2× nearest upsample, 3×3 conv, BN, ReLU)
+    -> 3×3 conv to C``, with n from :func:`n_downsamples` (8×8: 4→8; 28×28: 7→14→28; 32×32:
+    8→16→32). ``out="tanh"`` gives images in [-1, 1]; ``out="logits"`` raw values (VAE decoder).
+    """
+
+    def __init__(self, image_shape: tuple[int, int, int], num_classes: int, z_dim: int = 64, width: int = 32,
+                 embed_dim: int = 16, layers: LayerFactory | None = None, out: str = "tanh") -> None:
+        super().__init__()
+        layers = layers or LayerFactory()
+        c, h, w = image_shape
+        n, self.h0, self.w0 = _start_size(h, w)
+        self.image_shape, self.z_dim, self.out = tuple(image_shape), z_dim, out
+        ch = width * 2**n
+        self.embed = nn.Embedding(num_classes, embed_dim)
+        self.fc = layers.linear(z_dim + embed_dim, ch * self.h0 * self.w0)
+        self.bn0 = nn.BatchNorm2d(ch)
+        blocks: list[nn.Module] = []
+        for _ in range(n):
+            blocks += [nn.Upsample(scale_factor=2, mode="nearest"), layers.conv(ch, ch // 2, 3, padding=1),
+                       nn.BatchNorm2d(ch // 2), nn.ReLU(inplace=True)]
+            ch //= 2
+        blocks.append(layers.conv(ch, c, 3, padding=1))
+        self.blocks = nn.Sequential(*blocks)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        h = self.fc(torch.cat([z, self.embed(y)], 1)).view(len(z), -1, self.h0, self.w0)
+        x = self.blocks(torch.relu(self.bn0(h)))
+        x = x[:, :, : self.image_shape[1], : self.image_shape[2]]  # sides that are not 2ⁿ·h₀
+        return torch.tanh(x) if self.out == "tanh" else x
+
+
+class ConvTrunk(nn.Module):
+    """3×3 conv then n × (4×4 stride-2 conv), LeakyReLU, flattened: the discriminator / encoder body."""
+
+    def __init__(self, image_shape: tuple[int, int, int], width: int = 32, layers: LayerFactory | None = None) -> None:
+        super().__init__()
+        layers = layers or LayerFactory()
+        c, h, w = image_shape
+        n = n_downsamples(min(h, w))
+        mods: list[nn.Module] = [layers.conv(c, width, 3, padding=1), nn.LeakyReLU(0.2, inplace=True)]
+        ch = width
+        for _ in range(n):
+            mods += [layers.conv(ch, ch * 2, 4, stride=2, padding=1), nn.LeakyReLU(0.2, inplace=True)]
+            ch, h, w = ch * 2, h // 2, w // 2
+        mods.append(nn.Flatten())
+        self.body = nn.Sequential(*mods)
+        self.out_dim = ch * h * w
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+class CondDiscriminator(nn.Module):
+    """Projection discriminator (Miyato & Koyama 2018): conv features of :class:`ConvTrunk`, a
+    linear layer to ``feature_dim``, then ``linear(h) + <embed(y), h>``."""
+
+    def __init__(self, image_shape: tuple[int, int, int], num_classes: int, width: int = 32,
+                 layers: LayerFactory | None = None, feature_dim: int = 128) -> None:
+        super().__init__()
+        layers = layers or LayerFactory()
+        self.trunk = ConvTrunk(image_shape, width, layers)
+        self.feat = layers.linear(self.trunk.out_dim, feature_dim)
+        self.fc = layers.linear(feature_dim, 1)
+        self.embed = nn.Embedding(num_classes, feature_dim)
+        nn.init.normal_(self.embed.weight, std=0.02)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        h = nn.functional.leaky_relu(self.feat(self.trunk(x)), 0.2)
+        return self.fc(h).squeeze(1) + (self.embed(y) * h).sum(1)
+
+
+class CondVAE(nn.Module):
+    """Conditional VAE: ``q(z | x, y)`` from a conv trunk, ``p(x | z, y)`` a :class:`CondGenerator`
+    returning per-pixel Bernoulli logits on images scaled to [0, 1]."""
+
+    def __init__(self, image_shape: tuple[int, int, int], num_classes: int, z_dim: int = 16, width: int = 32,
+                 embed_dim: int = 16) -> None:
+        super().__init__()
+        self.num_classes, self.z_dim = num_classes, z_dim
+        self.encoder = ConvTrunk(image_shape, width)
+        self.to_stats = nn.Linear(self.encoder.out_dim + num_classes, 2 * z_dim)
+        self.decoder = CondGenerator(image_shape, num_classes, z_dim, width, embed_dim, out="logits")
+
+    def encode(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = torch.cat([self.encoder(x), nn.functional.one_hot(y, self.num_classes).float()], 1)
+        mu, logvar = self.to_stats(h).chunk(2, dim=1)
+        return mu, logvar.clamp(-10, 10)
+
+    def decode(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z, y)

@@ -1,0 +1,80 @@
+"""The GAN training loop shared by ``gan``, ``lrgan``, ``transfer-gan`` and ``diffaug-gan``.
+
+Non-saturating loss (Goodfellow et al. 2014): the discriminator minimises
+``softplus(-D(real)) + softplus(D(fake))``, the generator ``softplus(-D(fake))``; one D step
+then one G step per iteration, Adam with DCGAN's β₁ = 0.5. Real batches are drawn with
+replacement from the (few) training images, so a class with a single image still fills a batch;
+fake images get the labels of the real batch, so the class mix follows the data. All randomness
+(batches, latents, augmentation) comes from one CPU ``torch.Generator``: the same seed gives the
+same weights on CPU.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bench.nets import to_input
+
+Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class GANSchedule:
+    steps: int
+    batch_size: int
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+
+
+def train_gan(G: nn.Module, D: nn.Module, x: torch.Tensor, y: torch.Tensor, schedule: GANSchedule, *,
+              device: torch.device, gen: torch.Generator, augment: Augment | None = None,
+              progress: Callable = lambda it, **kw: it, desc: str = "gan") -> dict[str, float]:
+    """Train ``G`` and ``D`` in place on uint8 images ``x`` with labels ``y``; return final losses."""
+    G.to(device).train()
+    D.to(device).train()
+    real_all = to_input(x).to(device)
+    y_all = y.to(device)
+    betas = (schedule.beta1, schedule.beta2)
+    opt_g = torch.optim.Adam(G.parameters(), lr=schedule.lr_g, betas=betas)
+    opt_d = torch.optim.Adam(D.parameters(), lr=schedule.lr_d, betas=betas)
+    aug = (lambda t: augment(t, gen)) if augment is not None else (lambda t: t)
+    loss_d = loss_g = torch.tensor(float("nan"))
+    for _ in progress(range(schedule.steps), desc=desc, total=schedule.steps):
+        idx = torch.randint(len(x), (schedule.batch_size,), generator=gen).to(device)
+        real, labels = real_all[idx], y_all[idx]
+        z = torch.randn(schedule.batch_size, G.z_dim, generator=gen).to(device)
+        fake = G(z, labels)
+
+        loss_d = F.softplus(-D(aug(real), labels)).mean() + F.softplus(D(aug(fake.detach()), labels)).mean()
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+
+        loss_g = F.softplus(-D(aug(fake), labels)).mean()
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+    G.eval()
+    D.eval()
+    return {"final_loss_d": float(loss_d.detach()), "final_loss_g": float(loss_g.detach())}
+
+
+@torch.no_grad()
+def sample_images(decode: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], z_dim: int, n_per_class: int,
+                  num_classes: int, *, device: torch.device, gen: torch.Generator,
+                  batch_size: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n_per_class`` uint8 images per class from ``decode(z, y) -> images in [-1, 1]``, rows
+    grouped by class (class 0 first)."""
+    y = torch.arange(num_classes).repeat_interleave(n_per_class)
+    z = torch.randn(len(y), z_dim, generator=gen)
+    out = [decode(z[i:i + batch_size].to(device), y[i:i + batch_size].to(device)).float().cpu()
+           for i in range(0, len(y), batch_size)]
+    x = torch.cat(out).clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
+    return x, y

@@ -1,0 +1,113 @@
+"""What ``gan``, ``lrgan``, ``transfer-gan`` and ``diffaug-gan`` share: the config, and a base
+method that builds the conditional DCGAN (:class:`bench.nets.CondGenerator` /
+:class:`bench.nets.CondDiscriminator`) from a layer factory, trains it with
+:func:`bench.gan_training.train_gan` and samples it. The four method files override only the
+layer factory, the augmentation, or what happens before training (transfer-gan loads a
+source-pretrained model).
+
+shots = 1: batches are drawn with replacement, so one image per class fills every batch; the
+generator can at best learn small variations of that image (it mostly reproduces it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from bench.errors import BenchError
+from bench.gan_training import GANSchedule, sample_images, train_gan
+from bench.method import Capabilities, FitData, GenerativeConfig, Method
+from bench.nets import CondDiscriminator, CondGenerator, LayerFactory, count_parameters
+
+STABILISERS = ("spectral", "none")
+
+
+@dataclass(frozen=True)
+class GANConfig(GenerativeConfig):
+    steps: int = 1000  # training iterations (one D and one G update each)
+    batch_size: int = 64
+    z_dim: int = 32
+    g_width: int = 32  # channels of the generator's last block (doubles per upsampling)
+    d_width: int = 32  # channels of the discriminator's first conv (doubles per downsampling)
+    embed_dim: int = 16  # generator's class embedding
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    stabiliser: str = "spectral"  # spectral norm on every D linear/conv weight, or "none"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.stabiliser not in STABILISERS:
+            raise BenchError(f"unknown stabiliser {self.stabiliser!r}; choose from {', '.join(STABILISERS)}")
+        for name in ("steps", "batch_size", "z_dim", "g_width", "d_width", "embed_dim"):
+            if getattr(self, name) < 1:
+                raise BenchError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+    def schedule(self, steps: int | None = None) -> GANSchedule:
+        return GANSchedule(self.steps if steps is None else steps, self.batch_size, self.lr_g, self.lr_d,
+                           self.beta1, self.beta2)
+
+
+# Presets sized for the suites: tiny = seconds in tests; quick = 8×8 digits, a few seconds per
+# cell on one core; standard = 28×28 Fashion-MNIST, about a minute per cell on one core.
+GAN_PRESETS: dict[str, dict[str, Any]] = {
+    "tiny": {"steps": 4, "batch_size": 16, "g_width": 8, "d_width": 8, "z_dim": 8, "n_per_class": 10},
+    "quick": {"steps": 400, "batch_size": 64, "g_width": 16, "d_width": 16, "lr_g": 1e-3, "lr_d": 1e-3},
+    "standard": {"steps": 1000, "batch_size": 64, "g_width": 32, "d_width": 32, "lr_g": 5e-4, "lr_d": 5e-4},
+}
+
+
+def build_gan(cfg: GANConfig, image_shape: tuple[int, int, int], num_classes: int,
+              layers: LayerFactory, d_layers: LayerFactory) -> tuple[CondGenerator, CondDiscriminator]:
+    G = CondGenerator(image_shape, num_classes, cfg.z_dim, cfg.g_width, cfg.embed_dim, layers)
+    D = CondDiscriminator(image_shape, num_classes, cfg.d_width, d_layers)
+    return G, D
+
+
+class GANMethod(Method):
+    """Base of the GAN methods; not registered itself."""
+
+    Config = GANConfig
+    presets = GAN_PRESETS
+    capabilities = Capabilities(generates=True)
+
+    # --- what subclasses change ------------------------------------------------------------
+    rank: int | None = None  # None: dense layers; lrgan: the config's rank
+
+    def augment(self):
+        """A differentiable ``(float batch, generator) -> batch`` applied before D, or None."""
+        return None
+
+    def prepare(self, G: CondGenerator, D: CondDiscriminator, data: FitData) -> None:
+        """Called after building, before training (transfer-gan loads pretrained weights)."""
+
+    # --- shared ----------------------------------------------------------------------------
+    def layer_factories(self, rank: int | None = None) -> tuple[LayerFactory, LayerFactory]:
+        """(generator, discriminator) factories: the stabiliser applies to D only."""
+        return LayerFactory(rank), LayerFactory(rank, spectral=self.config.stabiliser == "spectral")
+
+    def build(self, image_shape: tuple[int, int, int], num_classes: int) -> tuple[CondGenerator, CondDiscriminator]:
+        return build_gan(self.config, image_shape, num_classes, *self.layer_factories(self.rank))
+
+    def fit(self, data: FitData) -> None:
+        self.num_classes, self.shots = data.num_classes, int(torch.bincount(data.y).min())
+        self.G, self.D = self.build(data.image_shape, data.num_classes)
+        self.prepare(self.G, self.D, data)
+        gen = torch.Generator().manual_seed(self.ctx.seed)
+        self.train_stats = train_gan(self.G, self.D, data.x, data.y, self.config.schedule(), device=self.ctx.device,
+                                     gen=gen, augment=self.augment(), progress=self.ctx.progress, desc=self.name)
+
+    def generate(self, n_per_class: int) -> tuple[torch.Tensor, torch.Tensor]:
+        gen = torch.Generator().manual_seed(self.ctx.seed + 1)
+        return sample_images(self.G, self.G.z_dim, n_per_class, self.num_classes, device=self.ctx.device, gen=gen)
+
+    def details(self) -> dict[str, Any]:
+        return {
+            "params_g": count_parameters(self.G), "params_d": count_parameters(self.D),
+            "steps": self.config.steps, "rank": self.rank, "stabiliser": self.config.stabiliser,
+            "min_shots_per_class": self.shots, **self.train_stats,
+            "shots_1": "batches drawn with replacement from the one image per class; samples are close to it",
+        }

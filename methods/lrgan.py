@@ -1,0 +1,53 @@
+"""``lrgan``: ``gan``'s architecture with every linear and conv weight factorised as a rank-r
+product ``U (out×r) @ V (r×in·k·k)`` (:class:`bench.nets.LowRankLinear`,
+:class:`bench.nets.LowRankConv2d`), in both the generator and the discriminator. Layers whose
+smaller side is below r keep their full rank (r is clipped to min(out, in·k·k)). Class
+embeddings and BatchNorm parameters stay dense. With spectral norm, both factors are normalised,
+which bounds the product's spectral norm by 1 like the dense layer's.
+
+The record's ``details`` carry ``params_g``/``params_d`` next to ``full_rank_params_g``/
+``full_rank_params_d``: what ``gan`` with the same config has.
+
+shots = 1: as ``gan`` (batches with replacement from one image per class).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bench.methods._gan_common import GAN_PRESETS, GANConfig, GANMethod, build_gan
+
+from bench.errors import BenchError
+from bench.method import register_method
+from bench.nets import LayerFactory, count_parameters
+
+
+@dataclass(frozen=True)
+class LRGANConfig(GANConfig):
+    rank: int = 8  # rank of every factorised weight
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.rank < 1:
+            raise BenchError(f"rank must be >= 1, got {self.rank}")
+
+
+@register_method("lrgan")
+class LRGAN(GANMethod):
+    version = "1"
+    Config = LRGANConfig
+    presets = {"tiny": {**GAN_PRESETS["tiny"], "rank": 2}, "quick": {**GAN_PRESETS["quick"], "rank": 4},
+               "standard": {**GAN_PRESETS["standard"], "rank": 8}}
+
+    @property
+    def rank(self) -> int:  # type: ignore[override]
+        return self.config.rank
+
+    def details(self) -> dict[str, Any]:
+        G, D = build_gan(self.config, self.G.image_shape, self.num_classes, LayerFactory(), LayerFactory())
+        full_g, full_d = count_parameters(G), count_parameters(D)
+        out = super().details()
+        out.update(full_rank_params_g=full_g, full_rank_params_d=full_d,
+                   param_ratio=round((out["params_g"] + out["params_d"]) / (full_g + full_d), 4))
+        return out
