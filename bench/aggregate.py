@@ -33,6 +33,8 @@ def long_table(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
             row[k] = v
         for k, v in r["memory"].items():
             row[k] = v
+        for k, v in (r.get("cost") or {}).items():  # trainable parameters (older records lack it)
+            row[k] = v
         rows.append(row)
     df = pd.DataFrame(rows)
     if df.empty:
