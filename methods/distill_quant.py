@@ -116,7 +116,7 @@ class DistillQuant(Method):
     version = "1"
     Config = DistillQuantConfig
     presets = {
-        "tiny": {"hidden": (32,), "student_steps": 20, "pool_size": 200, "latency_repeats": 3, "latency_batch": 16},
+        "tiny": {"student_steps": 20, "pool_size": 200, "latency_repeats": 3, "latency_batch": 16},
         "quick": {},
         "standard": {"student_steps": 3000, "pool_size": 20000},
     }

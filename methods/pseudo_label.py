@@ -99,7 +99,7 @@ class PseudoLabel(Method):
             pos = pos[:cfg.pool_size]
         pool = data.pool_x[pos]
         self.x, self.y, self.num_classes = data.x, data.y, data.num_classes
-        self.kept_x, self.kept_y = pool[:0], data.y[:0]
+        self.kept_x, self.kept_y, self.kept_pos = pool[:0], data.y[:0], pos[:0]
         self.rounds: list[dict] = []
         for r in range(cfg.rounds):
             model = ctx.make_classifier()
@@ -114,7 +114,7 @@ class PseudoLabel(Method):
             conf, label = probs.max(1)
             accepted = torch.nonzero(conf >= cfg.threshold).flatten()
             kept = self._keep_per_class(accepted, conf, label)
-            self.kept_x, self.kept_y = pool[kept], label[kept]
+            self.kept_x, self.kept_y, self.kept_pos = pool[kept], label[kept], pos[kept]  # pos: into data.pool_x
             score = ctx.score_pool_labels
             self.rounds.append({
                 "round": r + 1, "accepted": len(accepted), "kept": len(kept),
