@@ -66,7 +66,7 @@ class AEPretrain(Method):
     Config = AEPretrainConfig
     presets = {
         "tiny": {"steps": 10, "batch_size": 16, "pool_size": 200},
-        "quick": {"steps": 500, "pool_size": 5000},
+        "quick": {"steps": 300, "pool_size": 2000},
         "standard": {"steps": 2000, "pool_size": 20000},
     }
     capabilities = Capabilities(uses_pool=True)

@@ -117,7 +117,7 @@ class DistillQuant(Method):
     Config = DistillQuantConfig
     presets = {
         "tiny": {"student_steps": 20, "pool_size": 200, "latency_repeats": 3, "latency_batch": 16},
-        "quick": {},
+        "quick": {"student_steps": 500, "pool_size": 2000, "latency_repeats": 20},
         "standard": {"student_steps": 3000, "pool_size": 20000},
     }
     capabilities = Capabilities(uses_pool=True, own_classifier=True)

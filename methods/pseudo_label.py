@@ -86,7 +86,7 @@ class PseudoLabel(Method):
     Config = PseudoLabelConfig
     presets = {
         "tiny": {"n_per_class": 5, "rounds": 1, "pool_size": 300, "threshold": 0.5},
-        "quick": {},
+        "quick": {"rounds": 1},  # one label round + the harness retraining: the quick suite stays fast
         "standard": {"n_per_class": 500, "rounds": 3, "pool_size": 20000},
     }
     capabilities = Capabilities(generates=True, uses_pool=True)
