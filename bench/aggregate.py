@@ -33,6 +33,8 @@ def long_table(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
             row[k] = v
         for k, v in r["memory"].items():
             row[k] = v
+        for k, v in (r.get("cost") or {}).items():  # trainable parameters (older records lack it)
+            row[k] = v
         rows.append(row)
     df = pd.DataFrame(rows)
     if df.empty:
@@ -126,5 +128,30 @@ def leaderboard(df: pd.DataFrame, metric: str = "accuracy", baseline: str = "bas
                     cells.append(f"{r['diff'].iat[0]:+.3f} ± {r['ci95'].iat[0]:.3f} (p={pv:.2g})"
                                  if not np.isnan(r["ci95"].iat[0]) else f"{r['diff'].iat[0]:+.3f}")
                 out.append(f"| {m} | " + " | ".join(cells) + " |")
+        out.append("")
+    return "\n".join(out) + "\n"
+
+
+COST_COLUMNS = {"fit_s": "fit s", "train_s": "classifier train s", "peak_rss_mb": "peak RSS MB",
+                "classifier_trainable_params": "classifier trainable params",
+                "method_trainable_params": "method trainable params"}
+
+
+def cost_table(df: pd.DataFrame) -> str:
+    """Markdown: per dataset and method, the median over cells of each cost column (ok records)."""
+    ok = df[df["status"] == "ok"] if "status" in df else df
+    cols = [c for c in COST_COLUMNS if c in ok]
+    if ok.empty or not cols:
+        return ""
+    out = []
+    for dataset, g in ok.groupby("dataset"):
+        out.append(f"### {dataset}: cost per cell (median over cells)\n")
+        out.append("| method | " + " | ".join(COST_COLUMNS[c] for c in cols) + " |")
+        out.append("|---|" + "---:|" * len(cols))
+        med = g.groupby("method")[cols].median(numeric_only=True)
+        for m, row in med.iterrows():
+            cells = ["—" if pd.isna(row[c]) else (f"{row[c]:.1f}" if c.endswith(("_s", "_mb")) else f"{int(row[c]):,}")
+                     for c in cols]
+            out.append(f"| {m} | " + " | ".join(cells) + " |")
         out.append("")
     return "\n".join(out) + "\n"

@@ -12,6 +12,8 @@ hooks it needs:
 * ``init_classifier(model)`` / ``on_classifier_step(model, step, total)`` — pretrained
   initialisation and fine-tuning schedules (freeze, unfreeze) of the downstream classifier;
 * ``predictor()`` — a method that trains its own classifier returns ``uint8 batch -> logits``;
+* ``extra_predictors()`` — further ``uint8 batch -> logits`` models the harness also scores on the
+  test split (e.g. distill-quant's teacher and float student), as ``metrics["<name>_accuracy"]``;
 * ``details()`` — facts for the record (resolved policy, parameter counts, pseudo-label stats).
 """
 
@@ -102,8 +104,13 @@ class Method:
     def predictor(self) -> Callable[[torch.Tensor], torch.Tensor]:
         raise NotImplementedError(f"{self.name} declares own_classifier=True but has no predictor()")
 
+    def extra_predictors(self) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
+        """Named side models for the harness to score on the test split. Default: none."""
+        return {}
+
     def details(self) -> dict[str, Any]:
-        """JSON-serialisable facts for the record. Default: none."""
+        """JSON-serialisable facts for the record; ``trainable_params`` (what the method itself
+        trains) is lifted into the record's ``cost``. Default: none."""
         return {}
 
     # --- configuration ----------------------------------------------------------------------

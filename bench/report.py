@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.aggregate import leaderboard, long_table
+from bench.aggregate import cost_table, leaderboard, long_table
 from bench.errors import BenchError
 from bench.store import ResultStore, atomic_write_text
 
@@ -24,6 +24,7 @@ def build_report(suite: str, results_dir: Path, reports_dir: Path) -> dict[str, 
     md = out / "leaderboard.md"
     failed = df[df["status"] == "failed"]
     text = f"# {suite}\n\n" + leaderboard(df)
+    text += cost_table(df)
     if len(failed):
         text += f"\n{len(failed)} failed cell(s): see the `error` column of records.csv.\n"
     atomic_write_text(md, text)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 import time
 import traceback
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +21,7 @@ from bench.datasets import ImageDataset, load_dataset
 from bench.environment import PeakMemory, environment
 from bench.errors import BenchError
 from bench.method import METHODS, FitData, Method, config_dict
+from bench.nets import count_parameters
 from bench.schema import SCHEMA_VERSION
 from bench.store import ResultStore, stable_hash
 from bench.suite import Cell, Suite
@@ -60,6 +61,9 @@ class MethodContext:
     classifier_cfg: ClassifierConfig
     options: RunOptions
     dataset: ImageDataset | None = None  # the target (for source checks); never its test split
+    # Measure-only oracle for the pool: fraction of (pool positions, labels) that match the hidden
+    # true labels. For reporting pseudo-label quality, never for training or selection.
+    score_pool_labels: Callable[[torch.Tensor, torch.Tensor], float] | None = None
 
     def make_classifier(self) -> torch.nn.Module:
         return make_classifier(self.image_shape, self.num_classes, self.classifier_cfg)
@@ -131,6 +135,19 @@ def _check_generated(x: Any, y: Any, task: FewShotTask) -> None:
         raise BenchError("generate() must return int64 labels in [0, num_classes), one per image")
 
 
+def pool_label_scorer(task: FewShotTask) -> Callable[[torch.Tensor, torch.Tensor], float]:
+    """Accuracy of labels for pool positions against the hidden truth (the only way a method
+    can learn how good its pseudo-labels were; it never sees the labels themselves)."""
+    hidden = task.pool_y_hidden
+
+    def score(pool_positions: torch.Tensor, labels: torch.Tensor) -> float:
+        if len(pool_positions) == 0:
+            return float("nan")
+        return float((hidden[pool_positions.long()] == labels.long()).float().mean())
+
+    return score
+
+
 def run_cell(cell: Cell, options: RunOptions, path: Path | None = None) -> dict[str, Any]:
     """Run one cell and return its record; an exception inside becomes a ``failed`` record.
 
@@ -149,13 +166,15 @@ def run_cell(cell: Cell, options: RunOptions, path: Path | None = None) -> dict[
     timings: dict[str, float] = {"fit_s": 0.0, "generate_s": 0.0, "train_s": 0.0, "eval_s": 0.0, "metrics_s": 0.0}
     metrics: dict[str, Any] = {}
     details: dict[str, Any] = {}
+    cost: dict[str, Any] = {"classifier_trainable_params": None, "method_trainable_params": None}
     error = None
     mem = PeakMemory(device)
     try:
         with mem:
             method_seed = derive_seed("method", ds.hash, cell.shots, cell.seed, cell.method)
             seed_everything(method_seed)
-            ctx = MethodContext(device, method_seed, ds.image_shape, ds.num_classes, clf_cfg, options, ds)
+            ctx = MethodContext(device, method_seed, ds.image_shape, ds.num_classes, clf_cfg, options, ds,
+                                score_pool_labels=pool_label_scorer(task) if caps.uses_pool else None)
             method = cls(config, ctx)
             data = FitData(task.x, task.y, ds.classes, ds.image_shape, ds.family,
                            pool_x=task.pool_x if caps.uses_pool else None)
@@ -186,9 +205,13 @@ def run_cell(cell: Cell, options: RunOptions, path: Path | None = None) -> dict[
                     on_step=method.on_classifier_step,
                 )
                 timings["train_s"] = time.perf_counter() - t
+                cost["classifier_trainable_params"] = count_parameters(model)  # after any freezing
                 predict = model_predictor(model, device)
             t = time.perf_counter()
             metrics = evaluate(predict, task.test_x, task.test_y, ds.num_classes, clf_cfg.eval_batch_size)
+            for name, side in method.extra_predictors().items():
+                metrics[f"{name}_accuracy"] = evaluate(side, task.test_x, task.test_y, ds.num_classes,
+                                                       clf_cfg.eval_batch_size)["accuracy"]
             timings["eval_s"] = time.perf_counter() - t
             details = method.details()
             if caps.generates:  # after the classifier, so the metrics cannot change its result
@@ -199,6 +222,7 @@ def run_cell(cell: Cell, options: RunOptions, path: Path | None = None) -> dict[
                 metrics.update(gen["metrics"])
                 details["generation"] = gen["details"]
                 timings["metrics_s"] = time.perf_counter() - t
+            cost["method_trainable_params"] = details.get("trainable_params")
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # recorded, never eaten: the record says what failed and where
@@ -223,6 +247,7 @@ def run_cell(cell: Cell, options: RunOptions, path: Path | None = None) -> dict[
         "details": details,
         "timings": {k: round(v, 4) for k, v in timings.items()},
         "memory": mem.as_dict(),
+        "cost": cost,
         "environment": environment(device),
         "started_at": started,
         "finished_at": now(),

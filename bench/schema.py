@@ -19,6 +19,9 @@ details         dict    what the method reports about itself (resolved policy, p
                         ``generation``: n_gen and, per extractor, dims, n_real, … or {"skipped": reason}
 timings         dict    seconds: fit_s, generate_s, train_s, eval_s, metrics_s, total_s
 memory          dict    peak_rss_mb, rss_start_mb, cuda_peak_mb (null on CPU)
+cost            dict    classifier_trainable_params (downstream classifier after any freezing; null
+                        for own-classifier methods), method_trainable_params (details' trainable_params:
+                        what the method trains itself, e.g. an autoencoder or a source model)
 environment     dict    python, platform, packages {name: version}, git_commit, git_dirty, device, threads, host
 started_at      str     ISO 8601 UTC
 finished_at     str     ISO 8601 UTC
