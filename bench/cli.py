@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("suite")
     rep.add_argument("--results-dir", type=Path, default=Path("results"))
     rep.add_argument("--reports-dir", type=Path, default=Path("reports"))
+    rep.add_argument("--output", type=Path, help="write the report into exactly this folder (default: REPORTS_DIR/SUITE)")
     return p
 
 
@@ -126,7 +127,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from bench.report import build_report
 
     t0 = time.perf_counter()
-    files = build_report(args.suite, args.results_dir, args.reports_dir)
+    files = build_report(args.suite, args.results_dir, args.reports_dir, args.output)
     print(files["summary_md"].read_text())
     print(f"wrote {files['html']} (tables: {files['summary_md'].parent}, figures: {files['html'].parent / 'figures'}, "
           f"long table: {files['csv']}) in {time.perf_counter() - t0:.2f} s")

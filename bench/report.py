@@ -70,6 +70,8 @@ def environment_summary(records: list[dict[str, Any]], suite: str, df: pd.DataFr
         "shots": sorted(int(k) for k in df["shots"].unique()), "seeds": sorted(int(s) for s in df["seed"].unique()),
         "sum_cell_seconds": round(float(total), 1),
         "first_started": min(r["started_at"] for r in records), "last_finished": max(r["finished_at"] for r in records),
+        "span_s": (pd.Timestamp(max(r["finished_at"] for r in records))
+                   - pd.Timestamp(min(r["started_at"] for r in records))).total_seconds(),
         "devices": sorted({f"{e.get('device')} ({e.get('device_name')}), {e.get('threads')} threads" for e in envs}),
         "hosts_platforms": sorted({f"{e.get('platform')}, {e.get('cpu_count')} CPUs" for e in envs}),
         "python": [json.loads(x) for x in distinct("python")],
@@ -91,9 +93,10 @@ def reproduce_command(suite: str, df: pd.DataFrame) -> str:
     return shlex.join(parts)
 
 
-def build_report(suite: str, results_dir: Path, reports_dir: Path) -> dict[str, Path]:
+def build_report(suite: str, results_dir: Path, reports_dir: Path, output: Path | None = None) -> dict[str, Path]:
+    """Write everything listed in the module docstring into ``output`` (default ``reports_dir/suite``)."""
     df, records = load_frame(suite, results_dir)
-    out = Path(reports_dir) / suite
+    out = Path(output) if output is not None else Path(reports_dir) / suite
     (out / "tables").mkdir(parents=True, exist_ok=True)
     files: dict[str, Path] = {"csv": out / "records.csv", "parquet": out / "records.parquet",
                               "markdown": out / "leaderboard.md"}
@@ -131,8 +134,9 @@ def build_report(suite: str, results_dir: Path, reports_dir: Path) -> dict[str, 
 
     figures = all_figures(df, out / "figures", metrics)
     env = environment_summary(records, suite, df)
-    env["report_command"] = shlex.join(["bench", "report", suite, "--results-dir", str(results_dir),
-                                        "--reports-dir", str(reports_dir)])
+    env["report_command"] = shlex.join(["bench", "report", suite, "--results-dir", str(results_dir)]
+                                       + (["--output", str(output)] if output is not None
+                                          else ["--reports-dir", str(reports_dir)]))
     files["environment"] = out / "environment.json"
     atomic_write_text(files["environment"], json.dumps(env, indent=1) + "\n")
     files["html"] = out / "index.html"
@@ -151,7 +155,7 @@ CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 h1{margin-bottom:.2em} h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}
 table.results{border-collapse:collapse;margin:1em 0 .3em;font-variant-numeric:tabular-nums}
-table.results caption{text-align:left;font-weight:600;padding-bottom:.4em}
+table.results caption{text-align:left;font-weight:600;padding-bottom:.4em;white-space:nowrap}
 table.results th,table.results td{padding:.25em .8em;border-bottom:1px solid #e4e4e4;text-align:right}
 table.results th:first-child{text-align:left} table.results thead th{border-bottom:2px solid #444}
 sup.mark{color:#a33;font-weight:600;margin-left:1px} p.note{font-size:.85em;color:#555;max-width:60em}
