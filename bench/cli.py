@@ -53,10 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("list", help="list registered methods, datasets or suites")
     ls.add_argument("what", choices=["methods", "datasets", "suites"])
 
-    rep = sub.add_parser("report", help="rebuild the CSV and Markdown leaderboard of a suite from its records")
+    rep = sub.add_parser("report", help="rebuild a suite's tables, figures and HTML report from its records")
     rep.add_argument("suite")
     rep.add_argument("--results-dir", type=Path, default=Path("results"))
     rep.add_argument("--reports-dir", type=Path, default=Path("reports"))
+    rep.add_argument("--output", type=Path, help="write the report into exactly this folder (default: REPORTS_DIR/SUITE)")
     return p
 
 
@@ -126,9 +127,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     from bench.report import build_report
 
     t0 = time.perf_counter()
-    files = build_report(args.suite, args.results_dir, args.reports_dir)
-    print(files["markdown"].read_text())
-    print(f"wrote {files['csv']} and {files['markdown']} in {time.perf_counter() - t0:.2f} s")
+    files = build_report(args.suite, args.results_dir, args.reports_dir, args.output)
+    print(files["summary_md"].read_text())
+    print(f"wrote {files['html']} (tables: {files['summary_md'].parent}, figures: {files['html'].parent / 'figures'}, "
+          f"long table: {files['csv']}) in {time.perf_counter() - t0:.2f} s")
     return 0
 
 

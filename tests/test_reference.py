@@ -1,0 +1,58 @@
+"""The committed reference results (results/reference, reports/reference, made by
+scripts/make_reference.sh) stay consistent: the report rebuilds from the committed records to the
+same tables, and (slow) a clean rerun of a small subset lands within the committed 95 % CI."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bench.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "results" / "reference"
+REPORT = ROOT / "reports" / "reference"
+
+needs_reference = pytest.mark.skipif(not (RESULTS / "records.csv").is_file(),
+                                     reason="no committed reference results (scripts/make_reference.sh makes them)")
+
+
+def reference_suite() -> str:
+    return json.loads((RESULTS / "environment.json").read_text())["suite"]
+
+
+@needs_reference
+def test_committed_report_rebuilds_from_committed_records(tmp_path: Path):
+    suite = reference_suite()
+    out = tmp_path / "rebuilt"
+    assert main(["report", suite, "--results-dir", str(RESULTS / "records"), "--output", str(out)]) == 0
+    assert (out / "tables" / "summary.md").read_text() == (REPORT / "tables" / "summary.md").read_text()
+    assert (out / "tables" / "summary.tex").read_text() == (REPORT / "tables" / "summary.tex").read_text()
+    new, old = pd.read_csv(out / "records.csv"), pd.read_csv(RESULTS / "records.csv")
+    pd.testing.assert_series_equal(new["accuracy"], old["accuracy"])
+
+
+@pytest.mark.slow
+@needs_reference
+def test_clean_rerun_of_a_subset_is_within_the_committed_ci(tmp_path: Path):
+    suite = reference_suite()
+    ref = pd.read_csv(RESULTS / "records.csv")
+    ref = ref[(ref["status"] == "ok") & (ref["method"] == "baseline")]
+    dataset, shots = ref["dataset"].iat[0], int(ref["shots"].min())
+    seeds = sorted(ref[(ref["dataset"] == dataset) & (ref["shots"] == shots)]["seed"].astype(int))
+    data_root = os.environ.get("AUGBENCH_DATA_ROOT", str(tmp_path / "data"))
+    rc = main(["run", "--suite", suite, "--datasets", dataset, "--methods", "baseline", "--shots", str(shots),
+               "--seeds", ",".join(map(str, seeds)), "--preset", str(ref["preset"].iat[0]), "--data-root", data_root,
+               "--results-dir", str(tmp_path / "results"), "--reports-dir", str(tmp_path / "reports")])
+    if rc == 2:
+        pytest.skip(f"{dataset} is not available offline here (set AUGBENCH_DATA_ROOT)")
+    assert rc == 0
+    new = pd.read_csv(tmp_path / "reports" / suite / "tables" / "summary_accuracy.csv")
+    old = pd.read_csv(REPORT / "tables" / "summary_accuracy.csv")
+    key = (old["dataset"] == dataset) & (old["method"] == "baseline") & (old["shots"] == shots)
+    new_mean, (old_mean, old_ci) = new["mean"].iat[0], old.loc[key, ["mean", "ci95"]].iloc[0]
+    assert abs(new_mean - old_mean) <= old_ci, f"rerun mean {new_mean:.4f} vs reference {old_mean:.4f} ± {old_ci:.4f}"

@@ -1,0 +1,170 @@
+"""`bench report` on real records made by the real harness (tiny suite), plus the exports and the
+browser check. The records are produced once per session by `bench run --suite tiny`."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.cli import main
+from bench.tables import latex_document, summary_tables, to_html, to_latex, to_markdown
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("tiny")
+    rc = main(["run", "--suite", "tiny", "--data-root", str(root / "data"), "--results-dir", str(root / "results"),
+               "--reports-dir", str(root / "reports")])
+    assert rc == 0
+    return root
+
+
+@pytest.fixture(scope="session")
+def report(tiny_run: Path) -> Path:
+    rc = main(["report", "tiny", "--results-dir", str(tiny_run / "results"), "--reports-dir", str(tiny_run / "reports")])
+    assert rc == 0
+    return tiny_run / "reports" / "tiny"
+
+
+def test_long_table_csv_and_parquet_hold_every_cell(report: Path, tiny_run: Path):
+    n_records = len(list((tiny_run / "results" / "tiny").rglob("*.json")))
+    csv = pd.read_csv(report / "records.csv")
+    pq = pd.read_parquet(report / "records.parquet")
+    assert len(csv) == len(pq) == n_records == 8  # 2 methods x 2 shots x 2 seeds
+    assert list(csv.columns) == list(pq.columns)
+    np.testing.assert_allclose(csv["accuracy"], pq["accuracy"])
+    for col in ("accuracy", "train_s", "peak_rss_mb", "classifier_params", "classifier_bytes"):
+        assert col in csv and csv[col].notna().all(), col
+
+
+def test_summary_matches_records(report: Path, tiny_run: Path):
+    recs = [json.loads(p.read_text()) for p in (tiny_run / "results" / "tiny").rglob("*.json")]
+    accs = [r["metrics"]["accuracy"] for r in recs if r["method"]["name"] == "classic" and r["task"]["shots"] == 3]
+    summ = pd.read_csv(report / "tables" / "summary_accuracy.csv")
+    row = summ[(summ["method"] == "classic") & (summ["shots"] == 3)].iloc[0]
+    assert row["n"] == 2 and row["mean"] == pytest.approx(np.mean(accs))
+    md = (report / "tables" / "summary.md").read_text()
+    assert f"{np.mean(accs):.3f}" in md
+    assert "| method | 1-shot | 3-shot |" in md and "Holm" in md and "α = 0.05" in md
+    assert md.count("**") >= 4  # one bold best per column
+    assert "real-label equivalence" in md and "cost per cell" in md
+
+
+def test_cost_table_counts_the_real_classifier(report: Path):
+    from bench.nets import SmallCNN
+    from bench.training import CLASSIFIER_PRESETS
+
+    cfg = CLASSIFIER_PRESETS["tiny"]
+    expected = sum(p.numel() for p in SmallCNN((1, 8, 8), 10, width=cfg.width, dropout=cfg.dropout).parameters())
+    cost = pd.read_csv(report / "tables" / "cost.csv")
+    assert set(cost["method"]) == {"baseline", "classic"} and (cost["cells"] == 4).all()
+    assert (cost["classifier_params"] == expected).all()
+    assert (cost["model_bytes"] > expected * 4).all()  # fp32 weights plus torch.save framing
+    assert (cost["train_s"] > 0).all() and (cost["peak_rss_mb"] > 0).all()
+
+
+def test_figures_and_html(report: Path):
+    for name in ("accuracy_vs_shots", "accuracy_gain_heatmap", "accuracy_vs_cost"):
+        for ext in ("png", "svg"):
+            f = report / "figures" / f"{name}.{ext}"
+            assert f.is_file() and f.stat().st_size > 1000, f
+    html = (report / "index.html").read_text()
+    assert html.count('<table class="results">') >= 3
+    assert html.count("data:image/png;base64,") == 3
+    assert "No sample grids" in html
+    assert "bench run --suite tiny" in html and "bench report tiny" in html
+    env = json.loads((report / "environment.json").read_text())
+    assert env["cells"] == 8 and env["devices"] and env["git_commits"] and env["packages"][0]["torch"]
+
+
+def test_sample_grid_montage_picks_up_pngs_beside_records(tiny_run: Path, tmp_path: Path):
+    import matplotlib.pyplot as plt
+
+    from bench.datasets import load_dataset
+
+    results = tmp_path / "results"
+    shutil.copytree(tiny_run / "results", results)
+    rec = sorted((results / "tiny" / "digits" / "classic").glob("shots3-seed0-*.json"))[0]
+    ds = load_dataset("digits")  # a real grid of real images, as a generating method would write
+    grid = np.concatenate([np.concatenate([ds.train_x[i * 10 + j, 0].numpy() for j in range(10)], 1) for i in range(3)], 0)
+    plt.imsave(rec.with_suffix(".png"), grid, cmap="gray")
+    assert main(["report", "tiny", "--results-dir", str(results), "--reports-dir", str(tmp_path / "reports")]) == 0
+    out = tmp_path / "reports" / "tiny"
+    assert (out / "figures" / "sample_grids.png").is_file()
+    html = (out / "index.html").read_text()
+    assert "No sample grids" not in html and html.count("data:image/png;base64,") == 4
+
+
+def test_report_of_missing_suite_is_one_line_error(tmp_path: Path, capsys):
+    assert main(["report", "nosuch", "--results-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "bench run --suite nosuch" in err
+
+
+def synthetic():
+    rows = [{"dataset": "d", "method": m, "shots": k, "seed": s, "status": "ok",
+             "accuracy": 0.5 + 0.01 * k + off + 0.003 * s * (1 if m != "my_method" else -1)}
+            for m, off in (("baseline", 0.0), ("my_method", 0.1)) for k in (1, 5) for s in range(4)]
+    return pd.DataFrame(rows)
+
+
+def test_exports_structure_and_escaping():
+    (t,) = summary_tables(synthetic(), "accuracy")
+    md, tex, html = to_markdown(t), to_latex(t), to_html(t)
+    assert "**0.6" in md and "↑" in md  # my_method is best and significantly better than the baseline
+    assert r"\toprule" in tex and r"\midrule" in tex and r"\bottomrule" in tex and r"\textbf{" in tex
+    assert r"my\_method" in tex and r"$\pm$" in tex and r"$^{\uparrow}$" in tex and "±" not in tex
+    assert "<strong>" in html and "<sup class=\"mark\">↑</sup>" in html
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed (apt-get install texlive-latex-recommended)")
+def test_latex_compiles(tmp_path: Path):
+    from bench.tables import cost_tables, equivalence_table
+
+    df = synthetic()
+    df["train_s"] = 1.5
+    doc = latex_document(summary_tables(df, "accuracy") + equivalence_table(df) + cost_tables(df))
+    (tmp_path / "t.tex").write_text(doc)
+    r = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "t.tex"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout[-2000:]
+    assert (tmp_path / "t.pdf").stat().st_size > 1000
+
+
+def _browser_ready() -> str | None:
+    from bench.browser import find_chromium
+
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        return "playwright not installed (pip install playwright; no browser download needed)"
+    return None if find_chromium() else "chromium not installed (apt-get install chromium)"
+
+
+@pytest.mark.browser
+def test_report_renders_in_headless_chromium(report: Path, tmp_path: Path):
+    why = _browser_ready()
+    if why:
+        pytest.skip(why)
+    from bench.browser import inspect_page
+
+    targets = [(report / "index.html", tmp_path / "tiny.png")]
+    # AUGBENCH_SCREENSHOT=PATH: also render the committed reference report and keep its screenshot there
+    ref = Path(__file__).resolve().parent.parent / "reports" / "reference" / "index.html"
+    if os.environ.get("AUGBENCH_SCREENSHOT") and ref.is_file():
+        targets.append((ref, Path(os.environ["AUGBENCH_SCREENSHOT"])))
+    for html, shot in targets:
+        info = inspect_page(html, shot)
+        assert info["errors"] == [] and info["failed_requests"] == [], info
+        assert info["tables"] >= 3 and info["rows"] >= 3
+        assert len(info["images"]) >= 3 and all(i["complete"] and i["w"] > 100 for i in info["images"]), info["images"]
+        assert {"Figures", "Environment", "Reproduce"} <= set(info["headings"])
+        assert shot.stat().st_size > 10_000

@@ -1,0 +1,108 @@
+"""Report statistics on synthetic frames, checked against independent computations: Holm by hand,
+paired t-tests with scipy, equivalence with numpy.interp, CI with scipy's t interval."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from bench.aggregate import (
+    ci95,
+    equivalent_shots,
+    holm,
+    metric_info,
+    real_label_equivalence,
+    significance,
+    table_metrics,
+)
+from bench.plots import pareto_front
+
+
+def frame(values: dict[str, list[float]], shots: int = 5, metric: str = "accuracy", dataset: str = "d") -> pd.DataFrame:
+    rows = [{"dataset": dataset, "method": m, "shots": shots, "seed": s, "status": "ok", metric: v}
+            for m, vs in values.items() for s, v in enumerate(vs)]
+    return pd.DataFrame(rows)
+
+
+def test_holm_matches_hand_computation():
+    # sorted: 0.005*4 = 0.02, 0.01*3 = 0.03, 0.03*2 = 0.06, 0.04*1 = 0.04 -> monotone 0.06
+    np.testing.assert_allclose(holm([0.01, 0.04, 0.03, 0.005]), [0.03, 0.06, 0.06, 0.02])
+    out = holm([0.2, np.nan, 0.6])  # nan is not part of the family: m = 2
+    np.testing.assert_allclose(out[[0, 2]], [0.4, 0.6])
+    assert np.isnan(out[1])
+    assert np.all(holm([0.9, 0.8]) <= 1.0)
+
+
+def test_ci95_is_the_t_interval():
+    x = np.array([0.61, 0.65, 0.58, 0.70, 0.66])
+    lo, hi = stats.t.interval(0.95, len(x) - 1, loc=x.mean(), scale=stats.sem(x))
+    assert ci95(x) == pytest.approx((hi - lo) / 2)
+    assert np.isnan(ci95(np.array([0.5])))
+
+
+def test_significance_marks_match_scipy_and_holm():
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0.5, 0.6, 6)
+    vals = {"baseline": base, "good": base + 0.08 + rng.normal(0, 0.01, 6),
+            "same": base + np.array([0.02, -0.02, 0.01, -0.01, 0.03, -0.03]), "bad": base - 0.05 + rng.normal(0, 0.01, 6)}
+    sig = significance(frame({k: list(v) for k, v in vals.items()}), "accuracy", True).set_index("method")
+    # vs baseline: Holm over the three non-baseline methods
+    others = ["bad", "good", "same"]
+    raw = [stats.ttest_rel(vals[m], vals["baseline"]).pvalue for m in others]
+    np.testing.assert_allclose(sig.loc[others, "p_base"], holm(raw))
+    assert sig.loc["good", "vs_base"] == 1 and sig.loc["bad", "vs_base"] == -1 and sig.loc["same", "vs_base"] == 0
+    # best and "not significantly different from the best"
+    assert sig["best"].sum() == 1 and sig.loc["good", "best"]
+    rest = ["baseline", "bad", "same"]
+    raw = [stats.ttest_rel(vals[m], vals["good"]).pvalue for m in rest]
+    np.testing.assert_allclose(sig.loc[rest, "p_best"], holm(raw))
+    assert not sig.loc[rest, "tie"].any()  # 'good' is clearly ahead of all
+    # a method indistinguishable from the best is marked as a tie
+    close = vals["good"] + rng.normal(0, 0.01, 6)
+    sig2 = significance(frame({"baseline": list(base), "good": list(vals["good"]), "close": list(close)}),
+                        "accuracy", True).set_index("method")
+    best = sig2.index[sig2["best"]][0]
+    other = "close" if best == "good" else "good"
+    assert sig2.loc[other, "tie"] and not sig2.loc["baseline", "tie"]
+
+
+def test_lower_is_better_metrics_flip_best_and_direction():
+    base = [40.0, 42.0, 41.0, 43.0]
+    df = frame({"baseline": base, "gan": [b - 10 + d for b, d in zip(base, [0.1, -0.2, 0.3, 0.0], strict=True)]},
+               metric="fid_domain")
+    assert metric_info("fid_domain") == ("FID (domain)", False)
+    assert table_metrics(df) == ["fid_domain"]
+    sig = significance(df, "fid_domain", False).set_index("method")
+    assert sig.loc["gan", "best"] and sig.loc["gan", "vs_base"] == 1  # lower FID = better
+
+
+def test_equivalence_matches_numpy_interp_on_increasing_curve():
+    shots = np.array([1, 5, 10, 50])
+    base_acc = np.array([0.40, 0.60, 0.68, 0.80])
+    for acc in (0.40, 0.45, 0.6, 0.7, 0.79, 0.80):
+        x, where = equivalent_shots(acc, shots, base_acc)
+        assert where == "in" and x == pytest.approx(np.interp(acc, base_acc, shots))
+    assert equivalent_shots(0.81, shots, base_acc) == (50.0, "above")
+    assert equivalent_shots(0.39, shots, base_acc) == (1.0, "below")
+
+
+def test_equivalence_table_uses_first_crossing_of_running_maximum():
+    rows = []
+    for k, a in zip([1, 5, 10, 50], [0.40, 0.62, 0.60, 0.80], strict=True):  # dip at 10 shots
+        rows += [{"dataset": "d", "method": "baseline", "shots": k, "seed": s, "status": "ok", "accuracy": a} for s in (0, 1)]
+    for k, a in zip([1, 5], [0.61, 0.9], strict=True):
+        rows += [{"dataset": "d", "method": "aug", "shots": k, "seed": s, "status": "ok", "accuracy": a} for s in (0, 1)]
+    eq = real_label_equivalence(pd.DataFrame(rows)).set_index("shots")
+    # running max curve: 0.40, 0.62, 0.62, 0.80 -> 0.61 is reached between 1 and 5 shots
+    assert eq.loc[1, "equiv_shots"] == pytest.approx(np.interp(0.61, [0.40, 0.62], [1, 5]))
+    assert eq.loc[1, "ratio"] == pytest.approx(eq.loc[1, "equiv_shots"] / 1)
+    assert eq.loc[5, "range"] == "above" and np.isnan(eq.loc[5, "ratio"])
+
+
+def test_pareto_front():
+    cost = np.array([1.0, 2.0, 3.0, 2.5, 0.5])
+    acc = np.array([0.6, 0.7, 0.65, 0.9, 0.5])
+    # 0.5->0.5, 1->0.6, 2->0.7, 2.5->0.9 are each better than everything cheaper; 3->0.65 is dominated
+    assert list(pareto_front(cost, acc)) == [4, 0, 1, 3]
