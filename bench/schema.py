@@ -17,6 +17,7 @@ metrics         dict    accuracy, per_class_accuracy, n_test, plus method/metric
 details         dict    what the method reports about itself (resolved policy, parameter counts, …)
 timings         dict    seconds: fit_s, generate_s, train_s, eval_s, total_s
 memory          dict    peak_rss_mb, rss_start_mb, cuda_peak_mb (null on CPU)
+precision       str     "fp32", or "bf16-autocast" with --amp (then also part of the key); optional
 environment     dict    python, platform, packages {name: version}, git_commit, git_dirty, device, threads, host
 started_at      str     ISO 8601 UTC
 finished_at     str     ISO 8601 UTC
