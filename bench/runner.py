@@ -25,15 +25,22 @@ import torch
 from tqdm.auto import tqdm
 
 from bench.datasets import ImageDataset, load_dataset
-from bench.executors import Executor
 from bench.environment import PeakMemory, environment
 from bench.errors import BenchError
+from bench.executors import Executor
 from bench.method import METHODS, FitData, Method, config_dict
 from bench.schema import SCHEMA_VERSION
 from bench.store import ResultStore, stable_hash
 from bench.suite import Cell, Suite
 from bench.tasks import FewShotTask, derive_seed, draw_task
-from bench.training import ClassifierConfig, classifier_config, evaluate, make_classifier, model_predictor, train_classifier
+from bench.training import (
+    ClassifierConfig,
+    classifier_config,
+    evaluate,
+    make_classifier,
+    model_predictor,
+    train_classifier,
+)
 
 
 @dataclass(frozen=True)
@@ -296,6 +303,8 @@ def run_suite(suite: Suite, options: RunOptions, executor: Executor | None = Non
                 store.write(path, rec)
             done.append((fin.index, rec))
             summary.ran += 1
+            if executor.name != "local":  # cells run out of sight: show the last one finished
+                bar.set_postfix_str(f"done {cell.method} {cell.dataset} k={cell.shots} s={cell.seed}", refresh=False)
             bar.update(1)
             if rec["status"] == "failed":
                 summary.failed += 1

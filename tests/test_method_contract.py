@@ -50,8 +50,8 @@ def test_runs_and_is_deterministic(name, options):
 
 @pytest.mark.parametrize("name", [n for n in ALL if METHODS.get(n).capabilities.generates])
 def test_generated_images_shape_dtype_labels(name, options, digits):
-    from bench.runner import MethodContext
     from bench.method import FitData
+    from bench.runner import MethodContext
     from bench.training import classifier_config
 
     cls = METHODS.get(name)
