@@ -5,6 +5,12 @@ models), built once and reused by every cell and every worker.
 <hash(key)>.pt``; if it is missing, it takes a file lock, checks again (another worker may have
 built it meanwhile), builds it, and writes it to a temporary file that is renamed into place — so
 two workers never both build it and nobody reads half a file.
+
+The lock is a ``filelock`` lock file beside the artefact, so it holds across processes (the
+process pool, Ray tasks on one node) and across nodes only where the cache folder is on a shared
+filesystem whose locks work. Every call returns its own object (just built, or loaded from disk),
+never one shared between cells: a cell may fine-tune a cached source model without changing the
+next cell's copy.
 """
 
 from __future__ import annotations
@@ -40,9 +46,11 @@ def cached(cache_dir: Path, kind: str, key: dict[str, Any], build: Callable[[], 
             return torch.load(path, weights_only=False)
         obj = build()
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
         try:
-            torch.save(obj, tmp)
+            with os.fdopen(fd, "wb") as f:
+                torch.save(obj, f)
+                f.flush()
+                os.fsync(f.fileno())  # on disk before the rename makes it visible
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

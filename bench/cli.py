@@ -49,6 +49,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--reports-dir", type=Path, default=Path("reports"), help="where reports go (default: reports/)")
     r.add_argument("--download", action="store_true", help="let torchvision download missing datasets")
     r.add_argument("--force", action="store_true", help="redo cells that already have a record")
+    r.add_argument("--workers", type=int, default=1, help="cells run at once (default: 1)")
+    r.add_argument("--executor", choices=["local", "process", "ray"],
+                   help="local (sequential), process (a pool of --workers processes) or ray "
+                        "(default: local for 1 worker, else process)")
+    r.add_argument("--ray-address", help="join a running Ray cluster: auto or HOST:PORT (default: a local instance)")
+    r.add_argument("--gpus-per-task", type=float, default=1.0,
+                   help="GPUs each Ray task asks for with --device cuda (default: 1; 0.5 = two cells per GPU)")
+    r.add_argument("--amp", action="store_true",
+                   help="mixed precision (bfloat16 autocast); off by default so CPU and GPU records compare")
 
     ls = sub.add_parser("list", help="list registered methods, datasets or suites")
     ls.add_argument("what", choices=["methods", "datasets", "suites"])
@@ -64,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_run(args: argparse.Namespace) -> int:
     from bench.aggregate import leaderboard, long_table
     from bench.environment import resolve_device
+    from bench.executors import make_executor
     from bench.report import build_report
     from bench.runner import RunOptions, run_suite
     from bench.suite import load_suite, resolve_methods
@@ -73,9 +83,11 @@ def cmd_run(args: argparse.Namespace) -> int:
                                  seeds=args.seeds, preset=args.preset)
     suite = suite.with_overrides(methods=list(resolve_methods(suite.methods)))
     options = RunOptions(data_root=args.data_root, results_dir=args.results_dir,
-                         device=resolve_device(args.device), download=args.download, force=args.force)
+                         device=resolve_device(args.device), download=args.download, force=args.force,
+                         amp=args.amp)
+    executor = make_executor(args.executor, args.workers, args.ray_address, args.gpus_per_task)
     t0 = time.perf_counter()
-    summary = run_suite(suite, options)
+    summary = run_suite(suite, options, executor)
     wall = time.perf_counter() - t0
     where = Path(args.results_dir) / suite.name
     if summary.interrupted:
@@ -87,7 +99,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(leaderboard(long_table(summary.records)))
     files = build_report(suite.name, args.results_dir, args.reports_dir)
     print(f"{summary.ran} cell(s) run, {summary.skipped} already done (skipped), {summary.failed} failed; "
-          f"{wall:.1f} s on {options.device}")
+          f"{wall:.1f} s on {options.device}{' (amp)' if options.amp else ''}, {executor.describe()}")
     print(f"records: {where}/   long table: {files['csv']}   leaderboard: {files['markdown']}")
     if summary.failed:
         print(f"error: {summary.failed} cell(s) failed; their records under {where} hold the error and "

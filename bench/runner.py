@@ -1,6 +1,13 @@
 """Runs cells: one cell = draw the few-shot task, let the method work, train the fixed downstream
 classifier, evaluate, and return one record. The suite loop skips finished cells, keeps going past
-failed ones, and writes each record atomically as soon as it is done."""
+failed ones, and writes each record atomically as soon as it is done; *how* the cells run (in this
+process, on a pool of processes, as Ray tasks) is an executor's job (:mod:`bench.executors`).
+
+Mixed precision (``RunOptions.amp``, ``bench run --amp``) is off by default so CPU and GPU records
+stay comparable. When on, the whole cell (method hooks, classifier training, evaluation) runs
+under ``torch.autocast`` with bfloat16 — bfloat16 rather than float16 because it needs no gradient
+scaler in the classifier's or the methods' training loops. It is written in the record
+(``precision``) and is part of the cell key, so amp and full-precision records never mix."""
 
 from __future__ import annotations
 
@@ -20,6 +27,7 @@ from tqdm.auto import tqdm
 from bench.datasets import ImageDataset, load_dataset
 from bench.environment import PeakMemory, environment
 from bench.errors import BenchError
+from bench.executors import Executor
 from bench.method import METHODS, FitData, Method, config_dict
 from bench.nets import count_parameters
 from bench.schema import SCHEMA_VERSION
@@ -43,6 +51,7 @@ class RunOptions:
     device: torch.device = torch.device("cpu")
     download: bool = False
     force: bool = False
+    amp: bool = False  # bfloat16 autocast for the whole cell; part of the record key
 
     @property
     def cache_dir(self) -> Path:
@@ -107,7 +116,14 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def cell_key(cell: Cell, ds: ImageDataset) -> tuple[str, dict[str, Any]]:
+AMP_DTYPE = torch.bfloat16
+
+
+def precision(amp: bool) -> str:
+    return "bf16-autocast" if amp else "fp32"
+
+
+def cell_key(cell: Cell, ds: ImageDataset, amp: bool = False) -> tuple[str, dict[str, Any]]:
     """The record key: a hash of everything that determines the cell's result."""
     cls = METHODS.get(cell.method)
     config = config_dict(cls.make_config(cell.preset, cell.method_overrides))
@@ -118,11 +134,13 @@ def cell_key(cell: Cell, ds: ImageDataset) -> tuple[str, dict[str, Any]]:
         "classifier": None if cls.capabilities.own_classifier else clf, "test_cap": cell.test_cap,
         "schema": SCHEMA_VERSION,
     }
+    if amp:  # only when on, so full-precision keys (and existing records) are unchanged
+        parts["precision"] = precision(amp)
     return stable_hash(parts), parts
 
 
-def record_path(store: ResultStore, cell: Cell, ds: ImageDataset) -> Path:
-    return store.path_for(cell.suite, ds.name, cell.method, cell.shots, cell.seed, cell_key(cell, ds)[0])
+def record_path(store: ResultStore, cell: Cell, ds: ImageDataset, amp: bool = False) -> Path:
+    return store.path_for(cell.suite, ds.name, cell.method, cell.shots, cell.seed, cell_key(cell, ds, amp)[0])
 
 
 def _check_generated(x: Any, y: Any, task: FewShotTask) -> None:
@@ -160,7 +178,7 @@ def run_cell(cell: Cell, options: RunOptions, path: Path | None = None) -> dict[
     cls: type[Method] = METHODS.get(cell.method)
     config = cls.make_config(cell.preset, cell.method_overrides)
     clf_cfg = classifier_config(cell.classifier, cell.classifier_overrides)
-    key, _ = cell_key(cell, ds)
+    key, _ = cell_key(cell, ds, options.amp)
     caps = cls.capabilities
     device = options.device
     timings: dict[str, float] = {"fit_s": 0.0, "generate_s": 0.0, "train_s": 0.0, "eval_s": 0.0, "metrics_s": 0.0}
@@ -170,7 +188,7 @@ def run_cell(cell: Cell, options: RunOptions, path: Path | None = None) -> dict[
     error = None
     mem = PeakMemory(device)
     try:
-        with mem:
+        with mem, torch.autocast(device.type, dtype=AMP_DTYPE, enabled=options.amp):
             method_seed = derive_seed("method", ds.hash, cell.shots, cell.seed, cell.method)
             seed_everything(method_seed)
             ctx = MethodContext(device, method_seed, ds.image_shape, ds.num_classes, clf_cfg, options, ds,
@@ -248,6 +266,7 @@ def run_cell(cell: Cell, options: RunOptions, path: Path | None = None) -> dict[
         "timings": {k: round(v, 4) for k, v in timings.items()},
         "memory": mem.as_dict(),
         "cost": cost,
+        "precision": precision(options.amp),
         "environment": environment(device),
         "started_at": started,
         "finished_at": now(),
@@ -278,11 +297,19 @@ def plan(suite: Suite, options: RunOptions, store: ResultStore) -> list[tuple[Ce
             check_shots(ds, k)
     for cell in suite.cells():
         ds = load_dataset(cell.dataset, options.data_root, options.download)
-        out.append((cell, record_path(store, cell, ds)))
+        out.append((cell, record_path(store, cell, ds, options.amp)))
     return out
 
 
-def run_suite(suite: Suite, options: RunOptions) -> RunSummary:
+def run_suite(suite: Suite, options: RunOptions, executor: Executor | None = None) -> RunSummary:
+    """Run the suite's unfinished cells with ``executor`` (default: the sequential local loop).
+
+    Records are written as cells finish (by the driver, or by the worker where the executor says
+    so); ``summary.records`` lists the skipped cells, then this run's in plan order.
+    """
+    from bench.executors import LocalExecutor
+
+    executor = executor or LocalExecutor()
     store = ResultStore(options.results_dir)
     store.check_writable()
     cells = plan(suite, options, store)
@@ -295,14 +322,23 @@ def run_suite(suite: Suite, options: RunOptions) -> RunSummary:
         else:
             todo.append((cell, path))
     t0 = time.perf_counter()
-    bar = tqdm(todo, desc=f"{suite.name}: cells", unit="cell", dynamic_ncols=True)
+    bar = tqdm(total=len(todo), desc=f"{suite.name}: cells", unit="cell", dynamic_ncols=True)
+
+    def on_start(cell: Cell) -> None:
+        bar.set_postfix_str(f"{cell.method} {cell.dataset} k={cell.shots} s={cell.seed}", refresh=False)
+
+    done: list[tuple[int, dict[str, Any]]] = []
+    results = executor.run(todo, options, on_start=on_start)
     try:
-        for cell, path in bar:
-            bar.set_postfix_str(f"{cell.method} {cell.dataset} k={cell.shots} s={cell.seed}", refresh=False)
-            rec = run_cell(cell, options, path)
-            store.write(path, rec)
-            summary.records.append(rec)
+        for fin in results:
+            rec, path, cell = fin.record, fin.path, fin.cell
+            if not fin.written:
+                store.write(path, rec)
+            done.append((fin.index, rec))
             summary.ran += 1
+            if executor.name != "local":  # cells run out of sight: show the last one finished
+                bar.set_postfix_str(f"done {cell.method} {cell.dataset} k={cell.shots} s={cell.seed}", refresh=False)
+            bar.update(1)
             if rec["status"] == "failed":
                 summary.failed += 1
                 bar.write(f"FAILED {cell.method} on {cell.dataset} shots={cell.shots} seed={cell.seed}: "
@@ -310,6 +346,8 @@ def run_suite(suite: Suite, options: RunOptions) -> RunSummary:
     except KeyboardInterrupt:
         summary.interrupted = True
     finally:
+        results.close()  # a pool drops its queue and ends its workers if we stopped early
         bar.close()
+        summary.records.extend(rec for _, rec in sorted(done, key=lambda t: t[0]))
         summary.wall_s = time.perf_counter() - t0
     return summary

@@ -22,6 +22,7 @@ memory          dict    peak_rss_mb, rss_start_mb, cuda_peak_mb (null on CPU)
 cost            dict    classifier_trainable_params (downstream classifier after any freezing; null
                         for own-classifier methods), method_trainable_params (details' trainable_params:
                         what the method trains itself, e.g. an autoencoder or a source model)
+precision       str     "fp32", or "bf16-autocast" with --amp (then also part of the key); optional
 environment     dict    python, platform, packages {name: version}, git_commit, git_dirty, device, threads, host
 started_at      str     ISO 8601 UTC
 finished_at     str     ISO 8601 UTC

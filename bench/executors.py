@@ -1,0 +1,263 @@
+"""Executors: how a suite's cells are run — one after another, on a pool of local processes, or
+as Ray tasks. ``bench run --executor local|process|ray --workers N``.
+
+:func:`bench.runner.run_suite` plans the cells, skips finished ones, writes records, drives the
+progress bar and handles failures and Ctrl-C; an executor only turns ``(cell, path)`` jobs into
+finished records and yields them as they finish (in completion order; the summary puts them back
+in plan order). Every executor calls the same pure :func:`bench.runner.run_cell`, so a record's
+metrics do not depend on where it ran; only ``environment`` and ``timings`` differ.
+
+Decisions (the issue left them open):
+
+* ``local`` — the sequential loop, in this process. The default when ``--workers 1``.
+* ``process`` — N spawned (not forked: safe with CUDA, threads and open files) worker processes.
+  Each sets ``torch.set_num_threads(max(1, cores // N))`` so the pool does not oversubscribe the
+  cores, and writes its record itself (atomic rename, as the local loop does) before handing it
+  back, so a cell a worker finished survives even if the driver dies. Workers ignore SIGINT: on
+  Ctrl-C the driver drops the queued cells and terminates the workers; cells in flight are lost
+  and the next run resumes. Methods registered at run time (not via ``bench.methods`` or an
+  entry point) are imported in each worker from their module, which must be importable there.
+* ``ray`` — one Ray task per cell (``pip install 'augbench[ray]'``). ``--ray-address`` joins a
+  running cluster (``auto`` or ``HOST:PORT``); without it a private local instance is started
+  with this machine's cores and shut down afterwards. Each task asks for ``cores // N`` CPUs
+  (cores of the whole cluster) and, with ``--device cuda``, ``--gpus-per-task`` GPUs (default 1;
+  use 0.5 to put two cells on one GPU). Tasks *return* their record to the driver, which writes
+  it: the results folder need only exist on the driver, so a cluster without a shared results
+  filesystem works. Datasets (``--data-root``) and the artefact cache under it must be readable
+  at the same path on every node; build-once across nodes needs that path on a shared filesystem
+  with working file locks (otherwise each node builds its own copy, still never a torn one).
+  Files a method writes beside its record (sample grids) land on the node that ran the cell.
+
+Shared expensive artefacts (reference extractors, real statistics, source models) are built once
+through :func:`bench.cache.cached`: a file lock plus atomic rename, so two workers that need the
+same artefact at once build it once and the second waits, then loads it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import signal
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from bench.errors import BenchError
+from bench.suite import Cell
+
+Job = tuple[Cell, Path]
+OnStart = Callable[[Cell], None] | None
+EXECUTORS = ("local", "process", "ray")
+
+
+@dataclass(frozen=True)
+class Finished:
+    index: int  # position of the job in the list given to ``run``
+    cell: Cell
+    path: Path
+    record: dict[str, Any]
+    written: bool  # True when the worker already wrote the record to ``path``
+
+
+def available_cores() -> int:
+    """Cores this process may run on (respects taskset/cgroup affinity, unlike os.cpu_count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def threads_per_worker(workers: int, cores: int | None = None) -> int:
+    return max(1, (cores or available_cores()) // max(1, workers))
+
+
+def plugin_modules(jobs: Sequence[Job]) -> tuple[str, ...]:
+    """Modules of the methods used that a fresh process would not import by itself."""
+    from bench.method import METHODS
+
+    mods = {METHODS.get(cell.method).__module__ for cell, _ in jobs}
+    return tuple(sorted(m for m in mods if m != "__main__" and not m.startswith("bench.methods")))
+
+
+def _import_plugins(modules: Sequence[str]) -> None:
+    for mod in modules:
+        importlib.import_module(mod)
+
+
+class Executor:
+    name: ClassVar[str] = ""
+
+    def __init__(self, workers: int = 1) -> None:
+        if not isinstance(workers, int) or workers < 1:
+            raise BenchError(f"--workers must be a positive integer, got {workers!r}")
+        self.workers = workers
+
+    def run(self, jobs: Sequence[Job], options: Any, on_start: OnStart = None) -> Iterator[Finished]:
+        """Yield one :class:`Finished` per job as it finishes. ``on_start(cell)`` is called when a
+        cell starts, where the executor knows (the local loop)."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        return f"{self.name} executor, {self.workers} worker(s)"
+
+
+class LocalExecutor(Executor):
+    name = "local"
+
+    def __init__(self, workers: int = 1) -> None:
+        super().__init__(workers)
+        if workers != 1:
+            raise BenchError("--executor local runs one cell at a time; use --executor process (or ray) "
+                             f"for --workers {workers}")
+
+    def run(self, jobs: Sequence[Job], options: Any, on_start: OnStart = None) -> Iterator[Finished]:
+        from bench.runner import run_cell
+
+        for i, (cell, path) in enumerate(jobs):
+            if on_start is not None:
+                on_start(cell)
+            yield Finished(i, cell, path, run_cell(cell, options, path), written=False)
+
+
+def _process_init(threads: int, modules: Sequence[str]) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver handles Ctrl-C and ends the pool
+    import torch
+
+    torch.set_num_threads(threads)
+    _import_plugins(modules)
+
+
+def _process_task(index: int, cell: Cell, options: Any, path: Path) -> tuple[int, dict[str, Any]]:
+    from bench.runner import run_cell
+    from bench.store import ResultStore
+
+    rec = run_cell(cell, options, path)
+    ResultStore(options.results_dir).write(path, rec)
+    return index, rec
+
+
+class ProcessExecutor(Executor):
+    name = "process"
+
+    def __init__(self, workers: int = 2, threads: int | None = None) -> None:
+        super().__init__(workers)
+        self.threads = threads or threads_per_worker(workers)
+
+    def describe(self) -> str:
+        return f"process executor, {self.workers} worker(s) × {self.threads} thread(s)"
+
+    def run(self, jobs: Sequence[Job], options: Any, on_start: OnStart = None) -> Iterator[Finished]:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        if not jobs:
+            return
+        pool = ProcessPoolExecutor(max_workers=min(self.workers, len(jobs)), mp_context=mp.get_context("spawn"),
+                                   initializer=_process_init, initargs=(self.threads, plugin_modules(jobs)))
+        clean = False
+        try:
+            futures = [pool.submit(_process_task, i, cell, options, path) for i, (cell, path) in enumerate(jobs)]
+            for fut in as_completed(futures):
+                i, rec = fut.result()
+                yield Finished(i, jobs[i][0], jobs[i][1], rec, written=True)
+            clean = True
+        finally:
+            if clean:
+                pool.shutdown(wait=True)
+            else:  # Ctrl-C, a broken worker, or the caller stopped early: drop the queue, end workers
+                pool.shutdown(wait=False, cancel_futures=True)
+                terminate = getattr(pool, "terminate_workers", None)  # Python >= 3.14
+                if terminate is not None:
+                    terminate()
+                else:
+                    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                        proc.terminate()
+                        proc.join(timeout=5)
+
+
+def _ray_task(cell: Cell, options: Any, path: Path, threads: int, modules: Sequence[str]) -> dict[str, Any]:
+    import torch
+
+    from bench.runner import run_cell
+
+    torch.set_num_threads(threads)
+    _import_plugins(modules)
+    return run_cell(cell, options, path)
+
+
+class RayExecutor(Executor):
+    name = "ray"
+
+    def __init__(self, workers: int = 2, address: str | None = None, gpus_per_task: float = 1.0,
+                 init_kwargs: dict[str, Any] | None = None) -> None:
+        super().__init__(workers)
+        if gpus_per_task <= 0:
+            raise BenchError(f"--gpus-per-task must be > 0, got {gpus_per_task}")
+        self.address = address
+        self.gpus_per_task = gpus_per_task
+        self.init_kwargs = init_kwargs or {}
+
+    def describe(self) -> str:
+        return f"ray executor ({self.address or 'local instance'}), {self.workers} worker(s)"
+
+    def _connect(self, ray: Any) -> bool:
+        """Join or start Ray; True when this call started it (and must shut it down)."""
+        if ray.is_initialized():
+            return False
+        kw = {"include_dashboard": False, "log_to_driver": True, **self.init_kwargs}
+        try:
+            if self.address:
+                ray.init(address=self.address, **kw)
+            else:
+                kw.setdefault("num_cpus", available_cores())
+                ray.init(**kw)
+        except ConnectionError as exc:
+            raise BenchError(f"cannot reach the Ray cluster at {self.address!r} ({exc}); start it with "
+                             "`ray start --head` or leave out --ray-address for a local instance") from None
+        return True
+
+    def run(self, jobs: Sequence[Job], options: Any, on_start: OnStart = None) -> Iterator[Finished]:
+        try:
+            import ray
+        except ImportError:
+            raise BenchError("--executor ray needs Ray: pip install 'augbench[ray]'") from None
+        if not jobs:
+            return
+        started = self._connect(ray)
+        refs: dict[Any, int] = {}
+        try:
+            cpus = int(ray.cluster_resources().get("CPU", 1))
+            threads = threads_per_worker(self.workers, cpus)
+            gpus = self.gpus_per_task if options.device.type == "cuda" else 0
+            task = ray.remote(_ray_task).options(num_cpus=threads, num_gpus=gpus, max_retries=0)
+            modules = plugin_modules(jobs)
+            opts_ref = ray.put(options)
+            refs = {task.remote(cell, opts_ref, path, threads, modules): i for i, (cell, path) in enumerate(jobs)}
+            pending = list(refs)
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                i = refs.pop(done[0])
+                yield Finished(i, jobs[i][0], jobs[i][1], ray.get(done[0]), written=False)
+        finally:
+            for ref in refs:  # not finished: Ctrl-C or an error
+                ray.cancel(ref, force=True)
+            if started:
+                ray.shutdown()
+
+
+def make_executor(name: str | None, workers: int = 1, ray_address: str | None = None,
+                  gpus_per_task: float = 1.0) -> Executor:
+    """The executor for ``--executor NAME --workers N`` (NAME None: local for 1 worker, else process)."""
+    from bench.errors import did_you_mean
+
+    name = name or ("local" if workers == 1 else "process")
+    if name not in EXECUTORS:
+        raise BenchError(f"unknown executor {name!r}" + did_you_mean(name, EXECUTORS) + f"; choose {', '.join(EXECUTORS)}")
+    if ray_address and name != "ray":
+        raise BenchError("--ray-address only applies to --executor ray")
+    if name == "local":
+        return LocalExecutor(workers)
+    if name == "process":
+        return ProcessExecutor(workers)
+    return RayExecutor(workers, address=ray_address, gpus_per_task=gpus_per_task)

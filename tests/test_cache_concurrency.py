@@ -1,0 +1,69 @@
+"""bench.cache under concurrency: processes started at the same moment on an empty cache build an
+artefact once, and a failed build or write leaves nothing behind to be read."""
+
+from __future__ import annotations
+
+import functools
+import multiprocessing as mp
+import os
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from bench.cache import artifact_path, cached
+
+KEY = {"extractor": "probe", "dataset": "digits"}
+
+
+def _build(counter: str, delay: float) -> dict[str, torch.Tensor]:
+    with open(counter, "a") as f:
+        f.write(f"{os.getpid()}\n")
+    time.sleep(delay)  # a slow build: the other process arrives while this one holds the lock
+    return {"w": torch.arange(16.0).reshape(4, 4)}
+
+
+def _worker(cache_dir: str, counter: str, barrier, out) -> None:
+    barrier.wait(timeout=60)  # both start together, on an empty cache
+    obj = cached(Path(cache_dir), "probe", KEY, functools.partial(_build, counter, 0.5))
+    out.put(obj["w"].sum().item())
+
+
+def test_two_spawned_processes_build_once(tmp_path: Path):
+    ctx = mp.get_context("spawn")
+    barrier, out = ctx.Barrier(2), ctx.Queue()
+    counter = tmp_path / "builds.txt"
+    procs = [ctx.Process(target=_worker, args=(str(tmp_path / "cache"), str(counter), barrier, out))
+             for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+    assert [p.exitcode for p in procs] == [0, 0]
+    assert len(counter.read_text().splitlines()) == 1, "the artefact was built more than once"
+    assert sorted(out.get(timeout=5) for _ in procs) == [120.0, 120.0]
+    path = artifact_path(tmp_path / "cache", "probe", KEY)
+    assert torch.equal(torch.load(path)["w"], torch.arange(16.0).reshape(4, 4))
+    assert not list(path.parent.glob("*.tmp"))
+    # a third caller loads it; the build is not run again
+    assert cached(tmp_path / "cache", "probe", KEY, lambda: pytest.fail("rebuilt"))["w"].sum() == 120
+
+
+def test_failed_build_or_write_leaves_nothing(tmp_path: Path):
+    def boom():
+        raise RuntimeError("build failed")
+
+    with pytest.raises(RuntimeError):
+        cached(tmp_path, "probe", KEY, boom)
+    with pytest.raises(Exception):  # noqa: B017 - a lambda cannot be pickled: the write fails
+        cached(tmp_path, "probe", KEY, lambda: {"f": lambda: 0})
+    assert not [p for p in (tmp_path / "probe").iterdir() if not p.name.endswith(".lock")]
+    assert cached(tmp_path, "probe", KEY, lambda: {"v": 3}) == {"v": 3}
+    assert cached(tmp_path, "probe", KEY, boom) == {"v": 3}
+
+
+def test_each_call_gets_its_own_copy(tmp_path: Path):
+    a = cached(tmp_path, "probe", KEY, lambda: torch.zeros(3))
+    a += 1  # a cell fine-tuning its copy
+    assert torch.equal(cached(tmp_path, "probe", KEY, lambda: None), torch.zeros(3))
