@@ -36,6 +36,9 @@ class Capabilities:
     uses_pool: bool = False  # fit() receives the unlabelled rest of the train split
     uses_source: bool = False  # fit() may load a source dataset through the context
     own_classifier: bool = False  # predictor() replaces the downstream classifier
+    # generate() returns real images (e.g. pseudo-labelled pool images), not synthetic ones: image
+    # quality metrics (FID, IS, KID, memorisation) would only measure the real data, so they are skipped
+    returns_real_images: bool = False
 
 
 @dataclass(frozen=True)

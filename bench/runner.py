@@ -232,7 +232,9 @@ def run_cell(cell: Cell, options: RunOptions, path: Path | None = None) -> dict[
                                                        clf_cfg.eval_batch_size)["accuracy"]
             timings["eval_s"] = time.perf_counter() - t
             details = method.details()
-            if caps.generates:  # after the classifier, so the metrics cannot change its result
+            if caps.generates and caps.returns_real_images:
+                details["generation"] = {"skipped": "generate() returns real pool images; image-quality metrics do not apply"}
+            elif caps.generates:  # after the classifier, so the metrics cannot change its result
                 from bench.metrics.generation import generation_metrics
 
                 t = time.perf_counter()

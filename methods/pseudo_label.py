@@ -89,7 +89,7 @@ class PseudoLabel(Method):
         "quick": {"rounds": 1},  # one label round + the harness retraining: the quick suite stays fast
         "standard": {"n_per_class": 500, "rounds": 3, "pool_size": 20000},
     }
-    capabilities = Capabilities(generates=True, uses_pool=True)
+    capabilities = Capabilities(generates=True, uses_pool=True, returns_real_images=True)
 
     def fit(self, data: FitData) -> None:
         cfg, ctx = self.config, self.ctx

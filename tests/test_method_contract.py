@@ -37,13 +37,13 @@ def test_declares_protocol(name):
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_runs_and_is_deterministic(name, options):
-    a = run_cell(tiny_cell(name), options)
+def test_runs_and_is_deterministic(name, shared_options):
+    a = run_cell(tiny_cell(name), shared_options)
     assert a["status"] == "ok", a["error"] and a["error"]["traceback"]
     acc = a["metrics"]["accuracy"]
     assert 0.0 <= acc <= 1.0
     assert len(a["metrics"]["per_class_accuracy"]) == 10
-    b = run_cell(tiny_cell(name), options)
+    b = run_cell(tiny_cell(name), shared_options)
     assert b["metrics"] == a["metrics"], "same cell, same seed must give the same metrics"
     assert a["task"]["labelled_fingerprint"] == b["task"]["labelled_fingerprint"]
 
