@@ -27,6 +27,8 @@ Decisions (the issue left them open):
   at the same path on every node; build-once across nodes needs that path on a shared filesystem
   with working file locks (otherwise each node builds its own copy, still never a torn one).
   Files a method writes beside its record (sample grids) land on the node that ran the cell.
+  Every node needs the same augbench (and plugin) install as the driver; a task that dies
+  outside a cell (a node lost) stops the run with a message, and rerunning resumes.
 
 Shared expensive artefacts (reference extractors, real statistics, source models) are built once
 through :func:`bench.cache.cached`: a file lock plus atomic rename, so two workers that need the
@@ -150,6 +152,7 @@ class ProcessExecutor(Executor):
     def run(self, jobs: Sequence[Job], options: Any, on_start: OnStart = None) -> Iterator[Finished]:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent.futures.process import BrokenProcessPool
 
         if not jobs:
             return
@@ -159,7 +162,11 @@ class ProcessExecutor(Executor):
         try:
             futures = [pool.submit(_process_task, i, cell, options, path) for i, (cell, path) in enumerate(jobs)]
             for fut in as_completed(futures):
-                i, rec = fut.result()
+                try:
+                    i, rec = fut.result()
+                except BrokenProcessPool:
+                    raise BenchError("a worker process died (out of memory? killed?); finished cells are kept: "
+                                     "rerun the same command to resume, perhaps with fewer --workers") from None
                 yield Finished(i, jobs[i][0], jobs[i][1], rec, written=True)
             clean = True
         finally:
@@ -238,7 +245,13 @@ class RayExecutor(Executor):
             while pending:
                 done, pending = ray.wait(pending, num_returns=1)
                 i = refs.pop(done[0])
-                yield Finished(i, jobs[i][0], jobs[i][1], ray.get(done[0]), written=False)
+                try:
+                    rec = ray.get(done[0])
+                except ray.exceptions.RayError as exc:  # the task died outside run_cell's own handling
+                    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                    raise BenchError(f"a Ray task died ({type(exc).__name__}: {first}); finished cells are kept: "
+                                     "rerun the same command to resume") from None
+                yield Finished(i, jobs[i][0], jobs[i][1], rec, written=False)
         finally:
             for ref in refs:  # not finished: Ctrl-C or an error
                 ray.cancel(ref, force=True)

@@ -11,9 +11,13 @@
     whether the two runs' records are identical apart from timings and environment.
 (c) feature extraction + FID for 10 000 images with uncached vs cached real statistics, when
     ``bench.metrics.feature_extractors`` provides an extractor; otherwise a labelled skip.
+(d) the tiny suite through ``--executor ray`` on a private local Ray instance vs the local loop:
+    records identical apart from timings and environment, and both wall times.
 
     python benchmarks/perf.py                      # all parts, results/perf/<host>-<device>.{json,md}
-    python benchmarks/perf.py --parts a --repeats 5
+    python benchmarks/perf.py --parts a --repeats 5   # parts not run keep their earlier results
+
+Parts run now replace the same parts of an existing report of the same name; the others stay.
 
 Timings are wall-clock on whatever else the machine is doing: the report records the load average
 before and after each part so an inflated figure can be recognised.
@@ -115,12 +119,17 @@ def direct_hooks(cell: Cell, options: RunOptions) -> tuple[float, float]:
     return time.perf_counter() - t, acc
 
 
+OUTSIDE: list[float] = []  # seconds of each harness run spent outside the method's and classifier's work
+
+
 def harness(cell: Cell, options: RunOptions) -> tuple[float, float]:
     t = time.perf_counter()
     rec = run_cell(cell, options)
     dt = time.perf_counter() - t
     if rec["status"] != "ok":
         raise RuntimeError(rec["error"]["traceback"])
+    tm = rec["timings"]
+    OUTSIDE.append(dt - tm["fit_s"] - tm["generate_s"] - tm["train_s"] - tm["eval_s"])
     return dt, rec["metrics"]["accuracy"]
 
 
@@ -128,6 +137,7 @@ def compare(name: str, cell: Cell, bare, options: RunOptions, repeats: int) -> d
     load0 = loadavg()
     harness(cell, options), bare()  # warm-up: dataset load, first-call allocations
     h, b = [], []
+    OUTSIDE.clear()
     for _ in range(repeats):  # interleaved, so drifting background load hits both alike
         h.append(harness(cell, options))
         b.append(bare())
@@ -138,6 +148,9 @@ def compare(name: str, cell: Cell, bare, options: RunOptions, repeats: int) -> d
             "harness_s": [round(t, 3) for t in hs], "bare_s": [round(t, 3) for t in bs],
             "harness_median_s": round(median(hs), 3), "bare_median_s": round(median(bs), 3),
             "overhead": round(median(hs) / median(bs) - 1, 4), "overhead_min_based": round(min(hs) / min(bs) - 1, 4),
+            # what run_cell spends around the timed work (draw, checks, record): a noise-robust lower bound
+            "harness_outside_work_median_s": round(median(OUTSIDE), 4),
+            "outside_work_share": round(median(OUTSIDE) / median(hs), 4),
             "accuracy_harness": h[0][1], "accuracy_bare": b[0][1], "same_accuracy": same,
             "loadavg_before": load0, "loadavg_after": loadavg()}
 
@@ -162,21 +175,27 @@ def stored(results: Path) -> dict[str, dict]:
             for p in sorted(results.rglob("*.json"))}
 
 
-def part_b(device: str, suite: str, work: Path) -> list[dict[str, Any]]:
+def part_b(device: str, suite: str, work: Path, threads: int | None,
+           variants: tuple[tuple[str, list[str]], ...] = (("w1", ["--workers", "1"]), ("w2", ["--workers", "2"]))
+           ) -> list[dict[str, Any]]:
     runs: dict[int, dict[str, Any]] = {}
-    for workers in (1, 2):
-        results = work / f"results-w{workers}"
-        cmd = [sys.executable, "-m", "bench", "run", "--suite", suite, "--workers", str(workers), "--device", device,
-               "--results-dir", str(results), "--reports-dir", str(work / f"reports-w{workers}")]
+    env = dict(os.environ)
+    if threads:  # the single local process would otherwise use every core's worth of threads
+        env["OMP_NUM_THREADS"] = str(threads)
+    for workers, (tag, flags) in enumerate(variants, 1):
+        results = work / f"results-{tag}"
+        cmd = [sys.executable, "-m", "bench", "run", "--suite", suite, *flags, "--device", device,
+               "--results-dir", str(results), "--reports-dir", str(work / f"reports-{tag}")]
         load0, t = loadavg(), time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True)
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
         wall = time.perf_counter() - t
         if proc.returncode != 0:
             raise RuntimeError(f"{shlex.join(cmd)} failed:\n{proc.stderr[-3000:]}")
-        runs[workers] = {"part": "b", "workers": workers, "command": shlex.join(["bench", *cmd[3:]]),
+        prefix = [f"OMP_NUM_THREADS={threads}"] if threads else []
+        runs[workers] = {"part": "b", "run": " ".join(flags), "command": shlex.join([*prefix, "bench", *cmd[3:]]),
                          "wall_s": round(wall, 2), "records": len(list(results.rglob("*.json"))),
                          "loadavg_before": load0, "loadavg_after": loadavg()}
-    a, b = stored(work / "results-w1"), stored(work / "results-w2")
+    a, b = stored(work / f"results-{variants[0][0]}"), stored(work / f"results-{variants[1][0]}")
     runs[2]["speedup"] = round(runs[1]["wall_s"] / runs[2]["wall_s"], 3)
     runs[2]["records_identical_except_timings"] = a == b and len(a) > 0
     runs[2]["differing_records"] = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
@@ -227,30 +246,25 @@ def part_c(options: RunOptions, n: int, work: Path) -> list[dict[str, Any]]:
 def markdown(res: dict[str, Any]) -> str:
     env = res["environment"]
     lines = [f"# augbench performance on {res['machine']}", "",
-             f"Command: `{res['command']}`  ", f"Date: {res['date']}  ",
+             *[f"Part {k}: `{c}`  " for k, c in sorted(res.get("commands", {}).items())],
+             f"Date (latest run): {res['date']}  ",
              f"Device: {env['device']} ({env['device_name']}), {res['cores']} cores available, torch "
              f"{env['packages']['torch']}, Python {env['python']}, git {env['git_commit']}"
              f"{' (dirty)' if env['git_dirty'] else ''}  ", f"Load average at start: {res['loadavg_start']}", ""]
     lines += ["## (a) Harness overhead vs a bare loop (target ≤ 5 %)", "",
-              "| cell | harness median s | bare median s | overhead (median) | overhead (min) | same accuracy | load before→after |",
-              "|---|---|---|---|---|---|---|"]
+              "| cell | harness median s | bare median s | overhead (median) | overhead (min) | harness time outside the work | same accuracy | load before→after |",
+              "|---|---|---|---|---|---|---|---|"]
     for r in res["a"]:
         if "skipped" in r:
-            lines.append(f"| {r['name']} | – | – | skipped: {r['skipped']} | | | |")
+            lines.append(f"| {r['name']} | – | – | skipped: {r['skipped']} | | | | |")
         else:
             lines.append(f"| {r['cell']} | {r['harness_median_s']} | {r['bare_median_s']} | {100 * r['overhead']:+.1f} % | "
-                         f"{100 * r['overhead_min_based']:+.1f} % | {r['same_accuracy']} | "
+                         f"{100 * r['overhead_min_based']:+.1f} % | {r['harness_outside_work_median_s']} s "
+                         f"({100 * r['outside_work_share']:.1f} %) | {r['same_accuracy']} | "
                          f"{r['loadavg_before'][:1]}→{r['loadavg_after'][:1]} |")
     lines += ["", "## (b) Quick suite, 1 vs 2 workers", ""]
     if res.get("b"):
-        lines += ["| workers | wall s | records | load before→after |", "|---|---|---|---|"]
-        for r in res["b"]:
-            lines.append(f"| {r['workers']} | {r['wall_s']} | {r['records']} | {r['loadavg_before'][:1]}→{r['loadavg_after'][:1]} |")
-        r2 = res["b"][1]
-        lines += ["", f"Speed-up 2 vs 1 worker: **{r2['speedup']}×**. Records identical apart from timings and "
-                  f"environment: **{r2['records_identical_except_timings']}**"
-                  + (f" (differing: {', '.join(r2['differing_records'][:5])})" if r2["differing_records"] else ""),
-                  "", f"Commands: `{res['b'][0]['command']}` / `{r2['command']}`"]
+        lines += two_runs(res["b"], "Speed-up 2 vs 1 worker")
     else:
         lines.append("not run")
     lines += ["", "## (c) Feature extraction + FID, cached vs uncached real statistics", ""]
@@ -260,18 +274,36 @@ def markdown(res: dict[str, Any]) -> str:
         else:
             lines.append(f"{r['name']}: uncached {r['uncached_s']} s, cached {r['cached_s']} s ({r['speedup']}×); "
                          f"FID {r['fid']} (equal both ways: {r['fid_equal']}); extractor build/load {r['extractor_build_or_load_s']} s")
+    lines += ["", "## (d) Tiny suite through --executor ray (local instance) vs the local loop", ""]
+    lines += two_runs(res["d"], "Wall-time ratio local / ray") if res.get("d") else ["not run"]
+    lines += ["", "Timings are wall-clock and include whatever else the machine was doing; the load averages "
+              "(1 min) before and after each measurement are in the tables and in the JSON beside this file."]
     return "\n".join(lines) + "\n"
+
+
+def two_runs(rows: list[dict[str, Any]], ratio: str) -> list[str]:
+    lines = ["| run | wall s | records | load before→after |", "|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r.get('run', r.get('workers'))} | {r['wall_s']} | {r['records']} | "
+                     f"{r['loadavg_before'][:1]}→{r['loadavg_after'][:1]} |")
+    r2 = rows[1]
+    return lines + ["", f"{ratio}: **{r2['speedup']}×**. Records identical apart from timings and environment: "
+                    f"**{r2['records_identical_except_timings']}**"
+                    + (f" (differing: {', '.join(r2['differing_records'][:5])})" if r2["differing_records"] else ""),
+                    "", f"Commands: `{rows[0]['command']}` / `{r2['command']}`"]
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--parts", default="a,b,c", help="comma-separated subset of a,b,c (default: all)")
+    p.add_argument("--parts", default="a,b,c,d", help="comma-separated subset of a,b,c,d (default: all)")
     p.add_argument("--repeats", type=int, default=3, help="timed repeats per side in (a) (default: 3)")
     p.add_argument("--shots", type=int, default=10, help="shots per class of the (a) cells (default: 10)")
     p.add_argument("--suite", default="quick", help="suite for (b) (default: quick)")
     p.add_argument("--fid-images", type=int, default=10_000, help="images per side in (c) (default: 10000)")
     p.add_argument("--threads", type=int, help="torch threads for (a) and (c) (default: torch's choice); "
                    "(b) runs `bench run`, which picks its own")
+    p.add_argument("--suite-threads", type=int,
+                   help="OMP_NUM_THREADS for the (b) runs (default: unset; workers then use cores // workers)")
     p.add_argument("--device", default="auto")
     p.add_argument("--data-root", type=Path, default=Path("datasets"))
     p.add_argument("--out", type=Path, default=Path("results/perf"))
@@ -294,14 +326,25 @@ def main(argv: list[str] | None = None) -> int:
             res["a"] = part_a(options, args.repeats, args.shots)
             print(json.dumps(res["a"], indent=1), flush=True)
         if "b" in parts:
-            res["b"] = part_b(device.type, args.suite, work)
+            res["b"] = part_b(device.type, args.suite, work, args.suite_threads)
             print(json.dumps(res["b"], indent=1), flush=True)
         if "c" in parts:
             res["c"] = part_c(options, args.fid_images, work)
             print(json.dumps(res["c"], indent=1), flush=True)
-    res.setdefault("a", [])
+        if "d" in parts:
+            res["d"] = part_b(device.type, "tiny", work, args.suite_threads,
+                              (("local", ["--executor", "local"]), ("ray", ["--executor", "ray", "--workers", "2"])))
+            print(json.dumps(res["d"], indent=1), flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.name or f"{socket.gethostname()}-{device.type}"
+    old = args.out / f"{stem}.json"
+    if old.is_file():  # keep the parts not run this time
+        prev = json.loads(old.read_text())
+        before = prev.get("commands") or {k: prev["command"] for k in "abcd" if k in prev}
+        res = {**prev, **res, "commands": {**before, **{k: res["command"] for k in parts}}}
+    else:
+        res["commands"] = {k: res["command"] for k in parts}
+    res.setdefault("a", [])
     (args.out / f"{stem}.json").write_text(json.dumps(res, indent=1) + "\n")
     (args.out / f"{stem}.md").write_text(markdown(res))
     print(markdown(res))
