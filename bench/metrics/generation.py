@@ -20,6 +20,9 @@ set is the whole official test split for ``domain`` and a stratified, dataset-fi
 most ``INCEPTION_MAX_REAL`` test images for ``inception`` (CPU cost), recorded as ``n_real``. Real
 features and statistics are cached once per (dataset hash, extractor key, real subset) with
 :func:`bench.cache.cached`. KID and IS use seeded subsets/splits, so the values are reproducible.
+There is no Inception-based IS: pytorch-fid's FID Inception exposes pool features, not logits.
+Values in ``domain`` feature space (FID, KID) are comparable across methods on one dataset and
+reference classifier, not with Inception FID/KID numbers from papers.
 """
 
 from __future__ import annotations
