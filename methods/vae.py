@@ -52,7 +52,7 @@ class VAE(Method):
     presets = {
         "tiny": {"steps": 4, "batch_size": 16, "width": 8, "z_dim": 4, "n_per_class": 10},
         "quick": {"steps": 400, "width": 16},
-        "standard": {"steps": 1000, "width": 32},
+        "standard": {"steps": 800, "width": 16},
     }
 
     def fit(self, data: FitData) -> None:
