@@ -94,7 +94,7 @@ class GANMethod(Method):
         return build_gan(self.config, image_shape, num_classes, *self.layer_factories(self.rank))
 
     def fit(self, data: FitData) -> None:
-        self.num_classes, self.shots = data.num_classes, int(torch.bincount(data.y).min())
+        self.num_classes, self.shots = data.num_classes, int(torch.bincount(data.y, minlength=data.num_classes).min())
         self.G, self.D = self.build(data.image_shape, data.num_classes)
         self.prepare(self.G, self.D, data)
         gen = torch.Generator().manual_seed(self.ctx.seed)

@@ -57,7 +57,7 @@ class VAE(Method):
 
     def fit(self, data: FitData) -> None:
         cfg, device = self.config, self.ctx.device
-        self.num_classes, self.shots = data.num_classes, int(torch.bincount(data.y).min())
+        self.num_classes, self.shots = data.num_classes, int(torch.bincount(data.y, minlength=data.num_classes).min())
         self.model = CondVAE(data.image_shape, data.num_classes, cfg.z_dim, cfg.width, cfg.embed_dim).to(device).train()
         opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
         gen = torch.Generator().manual_seed(self.ctx.seed)
