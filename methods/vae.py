@@ -52,12 +52,12 @@ class VAE(Method):
     presets = {
         "tiny": {"steps": 4, "batch_size": 16, "width": 8, "z_dim": 4, "n_per_class": 10},
         "quick": {"steps": 400, "width": 16},
-        "standard": {"steps": 1000, "width": 32},
+        "standard": {"steps": 800, "width": 16},
     }
 
     def fit(self, data: FitData) -> None:
         cfg, device = self.config, self.ctx.device
-        self.num_classes, self.shots = data.num_classes, int(torch.bincount(data.y).min())
+        self.num_classes, self.shots = data.num_classes, int(torch.bincount(data.y, minlength=data.num_classes).min())
         self.model = CondVAE(data.image_shape, data.num_classes, cfg.z_dim, cfg.width, cfg.embed_dim).to(device).train()
         opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
         gen = torch.Generator().manual_seed(self.ctx.seed)

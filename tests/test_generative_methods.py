@@ -151,3 +151,17 @@ def test_trained_gan_samples_are_closer_to_their_class_than_untrained(digits, op
     untrained, _ = fitted("gan", digits, 10, options, preset="quick", steps=1)
     before = _nearest_mean_accuracy(*untrained.generate(30), digits)
     assert trained >= 0.7 and trained > before + 0.4, (trained, before)
+
+
+def test_diff_augment_is_differentiable_repeatable_and_shape_preserving():
+    from bench.diffaugment import POLICIES, diff_augment
+
+    x = torch.rand(6, 3, 8, 8, requires_grad=True)
+    a = diff_augment(x, POLICIES, torch.Generator().manual_seed(1))
+    b = diff_augment(x, POLICIES, torch.Generator().manual_seed(1))
+    assert a.shape == x.shape and torch.equal(a, b)
+    assert not torch.equal(a, diff_augment(x, POLICIES, torch.Generator().manual_seed(2)))
+    a.sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    cut = diff_augment(torch.ones(4, 1, 8, 8), ("cutout",), torch.Generator().manual_seed(0))
+    assert ((cut == 0).flatten(1).sum(1) > 0).all()  # every image lost a square
