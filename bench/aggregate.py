@@ -148,7 +148,7 @@ def cost_table(df: pd.DataFrame) -> str:
         out.append(f"### {dataset}: cost per cell (median over cells)\n")
         out.append("| method | " + " | ".join(COST_COLUMNS[c] for c in cols) + " |")
         out.append("|---|" + "---:|" * len(cols))
-        med = g.groupby("method")[cols].median(numeric_only=True)
+        med = g[cols].apply(pd.to_numeric, errors="coerce").groupby(g["method"]).median()
         for m, row in med.iterrows():
             cells = ["—" if pd.isna(row[c]) else (f"{row[c]:.1f}" if c.endswith(("_s", "_mb")) else f"{int(row[c]):,}")
                      for c in cols]
