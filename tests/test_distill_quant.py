@@ -3,6 +3,7 @@ float student), and the record holds teacher / float / int8 accuracy, sizes and 
 
 from __future__ import annotations
 
+import pytest
 import torch
 from bench.methods.distill_quant import quantize_int8, serialized_bytes
 
@@ -12,6 +13,7 @@ from bench.suite import Cell
 
 
 def test_int8_smaller_and_agrees_with_fp32(digits):
+    pytest.importorskip("torchao")  # the optional `compress` extra; without it the torch.ao fallback runs
     torch.manual_seed(0)
     student = MLPStudent(digits.image_shape, 10).eval()
     x = to_input(digits.test_x[:500])
