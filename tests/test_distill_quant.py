@@ -26,6 +26,10 @@ def test_int8_smaller_and_agrees_with_fp32(digits):
     assert torch.allclose(ref, out, atol=0.1 * ref.abs().max().item())
     weights = [t for t in q.state_dict().values() if getattr(t, "dtype", None) == torch.int8 or "Int8" in type(t).__name__]
     assert weights, "no int8 tensors in the quantized state dict"
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof, torch.no_grad():
+        q(x)
+    ops = {e.key for e in prof.key_averages()}
+    assert "aten::_int_mm" in ops, f"the int8 model ran no int8 matmul kernel: {sorted(ops)}"
 
 
 def test_record_has_three_models(options):
