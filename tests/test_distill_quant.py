@@ -3,6 +3,7 @@ float student), and the record holds teacher / float / int8 accuracy, sizes and 
 
 from __future__ import annotations
 
+import pytest
 import torch
 from bench.methods.distill_quant import quantize_int8, serialized_bytes
 
@@ -12,6 +13,7 @@ from bench.suite import Cell
 
 
 def test_int8_smaller_and_agrees_with_fp32(digits):
+    pytest.importorskip("torchao")  # the optional `compress` extra; without it the torch.ao fallback runs
     torch.manual_seed(0)
     student = MLPStudent(digits.image_shape, 10).eval()
     x = to_input(digits.test_x[:500])
@@ -24,6 +26,10 @@ def test_int8_smaller_and_agrees_with_fp32(digits):
     assert torch.allclose(ref, out, atol=0.1 * ref.abs().max().item())
     weights = [t for t in q.state_dict().values() if getattr(t, "dtype", None) == torch.int8 or "Int8" in type(t).__name__]
     assert weights, "no int8 tensors in the quantized state dict"
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof, torch.no_grad():
+        q(x)
+    ops = {e.key for e in prof.key_averages()}
+    assert "aten::_int_mm" in ops, f"the int8 model ran no int8 matmul kernel: {sorted(ops)}"
 
 
 def test_record_has_three_models(options):

@@ -59,3 +59,11 @@ def test_record_carries_pseudo_label_stats(options):
     acc = rec["details"]["pseudo_label_true_accuracy"]
     assert acc is None or 0.0 <= acc <= 1.0
     assert rec["cost"]["method_trainable_params"] > 0
+
+
+def test_gmm_labeller(digits, options):
+    m, task = fitted(digits, options, labeller="gmm", threshold=0.5, n_per_class=10)
+    r = m.details()["rounds"][0]
+    assert r["accepted"] > 0 and 0.0 <= r["kept_true_accuracy"] <= 1.0
+    independent = float((task.pool_y_hidden[m.kept_pos] == m.kept_y).float().mean())
+    assert abs(r["kept_true_accuracy"] - independent) < 1e-4
