@@ -3,6 +3,7 @@ against the no-augmentation baseline (same dataset, shots and seed, so the same 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -192,7 +193,9 @@ def paired_p(a: np.ndarray, b: np.ndarray) -> float:
         return 1.0
     if np.all(d == d[0]):
         return 0.0
-    return float(stats.ttest_rel(a, b).pvalue)
+    with warnings.catch_warnings():  # near-constant differences: scipy warns, the p-value is still defined
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(stats.ttest_rel(a, b).pvalue)
 
 
 def significance(df: pd.DataFrame, metric: str, higher: bool | None, baseline: str = "baseline",

@@ -120,6 +120,8 @@ def fmt_cost(value: float, kind: str) -> str:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return "—"
     if kind == "s":
+        if 0 < value < 0.005:
+            return "< 0.01 s"
         return f"{value:.2f} s" if value < 10 else f"{value:.1f} s"
     if kind == "mb":
         return f"{value:,.0f} MB"

@@ -72,7 +72,7 @@ def environment_summary(records: list[dict[str, Any]], suite: str, df: pd.DataFr
         "first_started": min(r["started_at"] for r in records), "last_finished": max(r["finished_at"] for r in records),
         "span_s": (pd.Timestamp(max(r["finished_at"] for r in records))
                    - pd.Timestamp(min(r["started_at"] for r in records))).total_seconds(),
-        "devices": sorted({f"{e.get('device')} ({e.get('device_name')}), {e.get('threads')} threads" for e in envs}),
+        "devices": sorted({f"{e.get('device')} ({e.get('device_name')}), {e.get('threads')} torch thread(s)" for e in envs}),
         "hosts_platforms": sorted({f"{e.get('platform')}, {e.get('cpu_count')} CPUs" for e in envs}),
         "python": [json.loads(x) for x in distinct("python")],
         "packages": [json.loads(x) for x in distinct("packages")],

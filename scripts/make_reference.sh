@@ -9,6 +9,7 @@
 # Make the records first, e.g. the full standard suite on a GPU:
 #   bench run --suite standard --device cuda --results-dir /tmp/ref-results
 # then: scripts/make_reference.sh /tmp/ref-results standard
+# NOTE="..." adds a line (e.g. how loaded the machine was) to readme_section.md.
 # Afterwards, AUGBENCH_SCREENSHOT=reports/figures/report-screenshot.png python -m pytest -m browser tests/test_report.py
 # refreshes the committed screenshot of the report.
 set -euo pipefail
@@ -29,8 +30,8 @@ start=$(date +%s%N)
 end=$(date +%s%N)
 mv reports/reference/records.csv reports/reference/records.parquet reports/reference/environment.json results/reference/
 
-python3 - "$SUITE" "$start" "$end" <<'PY'
-import json, sys
+NOTE=${NOTE:-} python3 - "$SUITE" "$start" "$end" <<'PY'
+import json, os, sys
 from pathlib import Path
 suite, report_s = sys.argv[1], (int(sys.argv[3]) - int(sys.argv[2])) / 1e9
 env = json.loads(Path("results/reference/environment.json").read_text())
@@ -42,6 +43,7 @@ text = f"""## Reference results ({suite} suite, {', '.join(env['datasets'])})
 {'; '.join(env['devices'])} ({'; '.join(env['hosts_platforms'])}), torch {env['packages'][0].get('torch')}:
 {env['sum_cell_seconds']:.0f} s summed over cells, {env['span_s'] / 60:.1f} min from the first cell's start to the last
 cell's end. `bench report` rebuilds every table and figure from the records in {report_s:.1f} s.
+{os.environ.get("NOTE", "")}
 
 {table}
 

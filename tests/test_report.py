@@ -168,3 +168,26 @@ def test_report_renders_in_headless_chromium(report: Path, tmp_path: Path):
         assert len(info["images"]) >= 3 and all(i["complete"] and i["w"] > 100 for i in info["images"]), info["images"]
         assert {"Figures", "Environment", "Reproduce"} <= set(info["headings"])
         assert shot.stat().st_size > 10_000
+
+
+def test_report_adapts_to_whatever_metric_columns_records_have(tiny_run: Path, tmp_path: Path):
+    """Generation metrics and extra details (as the metrics and method helpers add them) get their
+    own tables and figures; memorisation has no 'better' direction, so no bold or marks."""
+    results = tmp_path / "results"
+    shutil.copytree(tiny_run / "results", results)
+    for i, f in enumerate(sorted(results.rglob("*.json"))):
+        rec = json.loads(f.read_text())
+        rec["metrics"].update(fid_domain=30.0 + i, kid_domain=0.01 * i, memorisation_ratio=1.0 + 0.01 * i)
+        rec["details"].update(trainable_params=1000 + i, model_bytes=4096, nested={"student_bytes": 77})
+        f.write_text(json.dumps(rec))
+    out = tmp_path / "out"
+    assert main(["report", "tiny", "--results-dir", str(results), "--output", str(out)]) == 0
+    md = (out / "tables" / "summary.md").read_text()
+    assert "digits: FID (domain)" in md and "digits: KID (domain)" in md and "memorisation ratio" in md
+    mem = md.split("memorisation ratio")[1].split("####")[0]
+    assert "**" not in mem and "†" not in mem and "no better direction" in mem
+    for name in ("fid_domain_vs_shots", "kid_domain_vs_shots", "memorisation_ratio_vs_shots"):
+        assert (out / "figures" / f"{name}.png").is_file()
+    cost = pd.read_csv(out / "tables" / "cost.csv")
+    assert (cost["model_bytes"] == 4096).all() and (cost["method_params"] > 1000).all()
+    assert "detail_nested_student_bytes" in pd.read_csv(out / "records.csv")
