@@ -59,9 +59,9 @@ class GenerationConfig:
 
 def real_indices(ds: ImageDataset, extractor: str) -> np.ndarray:
     """Test-split indices used as the real set for ``extractor``."""
-    from bench.tasks import test_subset
+    from bench.tasks import evaluation_subset
 
-    return test_subset(ds, INCEPTION_MAX_REAL if extractor == "inception" else None)
+    return evaluation_subset(ds, INCEPTION_MAX_REAL if extractor == "inception" else None)
 
 
 def real_statistics(ext: FeatureExtractor, ds: ImageDataset, cache_dir: Path) -> dict[str, Any]:
