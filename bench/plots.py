@@ -145,7 +145,12 @@ def accuracy_vs_cost(df: pd.DataFrame, out: Path, baseline: str = "baseline") ->
     panels = list(g.groupby(["dataset", "shots"]))
     methods = _order(g["method"].unique(), baseline)
     colors = _colors(methods)
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.4), squeeze=False)
+    ncols = min(2, len(panels))  # at most two panels a row: readable when the page scales the image down
+    nrows = -(-len(panels) // ncols)
+    fig, grid = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.4 * nrows), squeeze=False)
+    axes = [list(grid.flat)[: len(panels)]]
+    for ax in list(grid.flat)[len(panels):]:
+        ax.set_visible(False)
     for ax, ((dataset, shots), p) in zip(axes[0], panels, strict=True):
         for _, r in p.iterrows():
             ax.scatter(r["cost"], r["acc"], color=colors[r["method"]], s=45, label=r["method"], zorder=3)
