@@ -20,7 +20,7 @@ from bench.tables import latex_document, summary_tables, to_html, to_latex, to_m
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("tiny")
-    rc = main(["run", "--suite", "tiny", "--data-root", str(root / "data"), "--results-dir", str(root / "results"),
+    rc = main(["run", "--suite", "tiny", "--methods", "baseline,classic", "--data-root", str(root / "data"), "--results-dir", str(root / "results"),
                "--reports-dir", str(root / "reports")])
     assert rc == 0
     return root
