@@ -34,7 +34,14 @@ from bench.schema import SCHEMA_VERSION
 from bench.store import ResultStore, stable_hash
 from bench.suite import Cell, Suite
 from bench.tasks import FewShotTask, derive_seed, draw_task
-from bench.training import ClassifierConfig, classifier_config, evaluate, make_classifier, model_predictor, train_classifier
+from bench.training import (
+    ClassifierConfig,
+    classifier_config,
+    evaluate,
+    make_classifier,
+    model_predictor,
+    train_classifier,
+)
 
 
 @dataclass(frozen=True)
