@@ -30,3 +30,17 @@ def shared_options(tmp_path_factory) -> RunOptions:
     expensive shared artefacts (the digits reference classifier) are built once per test run."""
     root = tmp_path_factory.mktemp("shared")
     return RunOptions(data_root=root / "data", results_dir=root / "results", device=torch.device("cpu"))
+
+
+def _fashion_mnist_installed() -> bool:
+    from bench.datasets import _system_dirs
+
+    return any((d / "fashion-mnist" / "train-images-idx3-ubyte.gz").is_file() for d in _system_dirs())
+
+
+@pytest.fixture
+def require_fashion_mnist():
+    """Transfer methods' offline source for a digits target is Fashion-MNIST (Debian's package).
+    CI installs it; on a machine without it, these tests skip and say how to get it."""
+    if not _fashion_mnist_installed():
+        pytest.skip("needs Fashion-MNIST as the offline transfer source: apt-get install dataset-fashion-mnist")

@@ -37,7 +37,9 @@ def test_declares_protocol(name):
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_runs_and_is_deterministic(name, shared_options):
+def test_runs_and_is_deterministic(name, shared_options, request):
+    if METHODS.get(name).capabilities.uses_source:
+        request.getfixturevalue("require_fashion_mnist")
     a = run_cell(tiny_cell(name), shared_options)
     assert a["status"] == "ok", a["error"] and a["error"]["traceback"]
     acc = a["metrics"]["accuracy"]
@@ -49,7 +51,9 @@ def test_runs_and_is_deterministic(name, shared_options):
 
 
 @pytest.mark.parametrize("name", [n for n in ALL if METHODS.get(n).capabilities.generates])
-def test_generated_images_shape_dtype_labels(name, options, digits):
+def test_generated_images_shape_dtype_labels(name, options, digits, request):
+    if METHODS.get(name).capabilities.uses_source:
+        request.getfixturevalue("require_fashion_mnist")
     from bench.method import FitData
     from bench.runner import MethodContext
     from bench.training import classifier_config
