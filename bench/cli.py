@@ -49,7 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--reports-dir", type=Path, default=Path("reports"), help="where reports go (default: reports/)")
     r.add_argument("--download", action="store_true", help="let torchvision download missing datasets")
     r.add_argument("--force", action="store_true", help="redo cells that already have a record")
-    r.add_argument("--workers", type=int, default=1, help="cells run at once (default: 1)")
+    r.add_argument("--workers", type=int,
+                   help="cells run at once (default: cores // --threads on CPU, 1 with --device cuda)")
+    r.add_argument("--threads", type=int, default=1,
+                   help="torch threads per cell (default: 1; records are bit-identical for equal --threads)")
     r.add_argument("--executor", choices=["local", "process", "ray"],
                    help="local (sequential), process (a pool of --workers processes) or ray "
                         "(default: local for 1 worker, else process)")
@@ -73,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_run(args: argparse.Namespace) -> int:
     from bench.aggregate import leaderboard, long_table
     from bench.environment import resolve_device
-    from bench.executors import make_executor
+    from bench.executors import default_workers, make_executor
     from bench.report import build_report
     from bench.runner import RunOptions, run_suite
     from bench.suite import load_suite, resolve_methods
@@ -84,8 +87,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     suite = suite.with_overrides(methods=list(resolve_methods(suite.methods)))
     options = RunOptions(data_root=args.data_root, results_dir=args.results_dir,
                          device=resolve_device(args.device), download=args.download, force=args.force,
-                         amp=args.amp)
-    executor = make_executor(args.executor, args.workers, args.ray_address, args.gpus_per_task)
+                         amp=args.amp, threads=args.threads)
+    workers = args.workers if args.workers is not None else default_workers(args.threads, options.device.type)
+    executor = make_executor(args.executor, workers, args.ray_address, args.gpus_per_task)
     t0 = time.perf_counter()
     summary = run_suite(suite, options, executor)
     wall = time.perf_counter() - t0

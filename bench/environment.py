@@ -51,11 +51,11 @@ def _static_environment() -> dict[str, Any]:
     }
 
 
-def environment(device: torch.device) -> dict[str, Any]:
+def environment(device: torch.device, threads: int | None = None) -> dict[str, Any]:
     env = dict(_static_environment())
     env["device"] = str(device)
     env["device_name"] = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
-    env["threads"] = torch.get_num_threads()
+    env["threads"] = threads if threads is not None else torch.get_num_threads()
     env["argv"] = sys.argv[1:]
     return env
 

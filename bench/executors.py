@@ -9,13 +9,16 @@ metrics do not depend on where it ran; only ``environment`` and ``timings`` diff
 
 Decisions (the issue left them open):
 
-* ``local`` — the sequential loop, in this process. The default when ``--workers 1``.
-* ``process`` — N spawned (not forked: safe with CUDA, threads and open files) worker processes.
-  Each sets ``torch.set_num_threads(max(1, cores // N))`` so the pool does not oversubscribe the
-  cores, and writes its record itself (atomic rename, as the local loop does) before handing it
-  back, so a cell a worker finished survives even if the driver dies. Workers ignore SIGINT: on
-  Ctrl-C the driver drops the queued cells and terminates the workers; cells in flight are lost
-  and the next run resumes. Methods registered at run time (not via ``bench.methods`` or an
+* Threads: every cell runs with ``--threads`` torch threads (default 1; :class:`RunOptions`),
+  whichever executor runs it, because the thread count changes float summation order and hence
+  the bits of a trained GAN. Parallelism comes from running cells at once: ``--workers`` defaults
+  to ``cores // threads`` on CPU (1 with ``--device cuda``: one GPU).
+* ``local`` — the sequential loop, in this process. The default when there is one worker.
+* ``process`` — N spawned (not forked: safe with CUDA, threads and open files) worker processes
+  (N × threads should not exceed the cores). Each writes its record itself (atomic rename, as the
+  local loop does) before handing it back, so a cell a worker finished survives even if the
+  driver dies. Workers ignore SIGINT: on Ctrl-C the driver drops the queued cells and terminates
+  the workers; cells in flight are lost and the next run resumes. Methods registered at run time (not via ``bench.methods`` or an
   entry point) are imported in each worker from their module, which must be importable there.
 * ``ray`` — one Ray task per cell (``pip install 'augbench[ray]'``). ``--ray-address`` joins a
   running cluster (``auto`` or ``HOST:PORT``); without it a private local instance is started
@@ -70,8 +73,11 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-def threads_per_worker(workers: int, cores: int | None = None) -> int:
-    return max(1, (cores or available_cores()) // max(1, workers))
+def default_workers(threads: int, device_type: str = "cpu", cores: int | None = None) -> int:
+    """``--workers`` when not given: one per ``threads`` cores on CPU, one on a GPU."""
+    if device_type != "cpu":
+        return 1
+    return max(1, (cores or available_cores()) // max(1, threads))
 
 
 def plugin_modules(jobs: Sequence[Job]) -> tuple[str, ...]:
@@ -122,11 +128,8 @@ class LocalExecutor(Executor):
             yield Finished(i, cell, path, run_cell(cell, options, path), written=False)
 
 
-def _process_init(threads: int, modules: Sequence[str]) -> None:
+def _process_init(modules: Sequence[str]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver handles Ctrl-C and ends the pool
-    import torch
-
-    torch.set_num_threads(threads)
     _import_plugins(modules)
 
 
@@ -142,12 +145,8 @@ def _process_task(index: int, cell: Cell, options: Any, path: Path) -> tuple[int
 class ProcessExecutor(Executor):
     name = "process"
 
-    def __init__(self, workers: int = 2, threads: int | None = None) -> None:
-        super().__init__(workers)
-        self.threads = threads or threads_per_worker(workers)
-
     def describe(self) -> str:
-        return f"process executor, {self.workers} worker(s) × {self.threads} thread(s)"
+        return f"process executor, {self.workers} worker(s)"
 
     def run(self, jobs: Sequence[Job], options: Any, on_start: OnStart = None) -> Iterator[Finished]:
         import multiprocessing as mp
@@ -157,7 +156,7 @@ class ProcessExecutor(Executor):
         if not jobs:
             return
         pool = ProcessPoolExecutor(max_workers=min(self.workers, len(jobs)), mp_context=mp.get_context("spawn"),
-                                   initializer=_process_init, initargs=(self.threads, plugin_modules(jobs)))
+                                   initializer=_process_init, initargs=(plugin_modules(jobs),))
         clean = False
         try:
             futures = [pool.submit(_process_task, i, cell, options, path) for i, (cell, path) in enumerate(jobs)]
@@ -183,12 +182,9 @@ class ProcessExecutor(Executor):
                         proc.join(timeout=5)
 
 
-def _ray_task(cell: Cell, options: Any, path: Path, threads: int, modules: Sequence[str]) -> dict[str, Any]:
-    import torch
-
+def _ray_task(cell: Cell, options: Any, path: Path, modules: Sequence[str]) -> dict[str, Any]:
     from bench.runner import run_cell
 
-    torch.set_num_threads(threads)
     _import_plugins(modules)
     return run_cell(cell, options, path)
 
@@ -234,13 +230,15 @@ class RayExecutor(Executor):
         started = self._connect(ray)
         refs: dict[Any, int] = {}
         try:
+            # --workers caps how many tasks run at once: each reserves a 1/workers share of the
+            # cluster's CPUs (at least its --threads), while torch inside uses --threads.
             cpus = int(ray.cluster_resources().get("CPU", 1))
-            threads = threads_per_worker(self.workers, cpus)
+            threads = max(getattr(options, "threads", 1), cpus // self.workers)
             gpus = self.gpus_per_task if options.device.type == "cuda" else 0
             task = ray.remote(_ray_task).options(num_cpus=threads, num_gpus=gpus, max_retries=0)
             modules = plugin_modules(jobs)
             opts_ref = ray.put(options)
-            refs = {task.remote(cell, opts_ref, path, threads, modules): i for i, (cell, path) in enumerate(jobs)}
+            refs = {task.remote(cell, opts_ref, path, modules): i for i, (cell, path) in enumerate(jobs)}
             pending = list(refs)
             while pending:
                 done, pending = ray.wait(pending, num_returns=1)

@@ -52,6 +52,15 @@ class RunOptions:
     download: bool = False
     force: bool = False
     amp: bool = False  # bfloat16 autocast for the whole cell; part of the record key
+    # torch intra-op threads per cell, whatever the executor. Fixed (not "all cores") because the
+    # thread count changes how float sums are split, so a GAN cell run with 1 thread and with 2
+    # threads differs in the last bits and then in its accuracy; with the same count, records are
+    # identical across --workers and executors. Parallelism comes from cells (--workers).
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        if self.threads < 1:
+            raise BenchError(f"--threads must be >= 1, got {self.threads}")
 
     @property
     def cache_dir(self) -> Path:
@@ -187,6 +196,8 @@ def run_cell(cell: Cell, options: RunOptions, path: Path | None = None) -> dict[
     cost: dict[str, Any] = {"classifier_trainable_params": None, "method_trainable_params": None}
     error = None
     mem = PeakMemory(device)
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(options.threads)
     try:
         with mem, torch.autocast(device.type, dtype=AMP_DTYPE, enabled=options.amp):
             method_seed = derive_seed("method", ds.hash, cell.shots, cell.seed, cell.method)
@@ -247,6 +258,8 @@ def run_cell(cell: Cell, options: RunOptions, path: Path | None = None) -> dict[
         raise
     except Exception as exc:  # recorded, never eaten: the record says what failed and where
         error = {"type": type(exc).__name__, "message": str(exc), "traceback": traceback.format_exc()}
+    finally:
+        torch.set_num_threads(threads_before)
     timings["total_s"] = time.perf_counter() - t_start
     return {
         "schema_version": SCHEMA_VERSION,
@@ -269,7 +282,7 @@ def run_cell(cell: Cell, options: RunOptions, path: Path | None = None) -> dict[
         "memory": mem.as_dict(),
         "cost": cost,
         "precision": precision(options.amp),
-        "environment": environment(device),
+        "environment": environment(device, options.threads),
         "started_at": started,
         "finished_at": now(),
         "error": error,

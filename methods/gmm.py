@@ -86,7 +86,11 @@ class GMM(Method):
         return x, y
 
     def details(self) -> dict[str, Any]:
-        return {"pca_components": int(self.pca.n_components_),
+        d = int(self.pca.n_components_)
+        # fitted numbers: PCA basis and mean, then per mixture weights, means, full covariances
+        fitted = self.pca.components_.size + self.pca.mean_.size + sum(
+            k * (1 + d + d * (d + 1) // 2) for k in self.n_components)
+        return {"pca_components": d, "trainable_params": int(fitted),
                 "pca_explained_variance": round(float(self.pca.explained_variance_ratio_.sum()), 4),
                 "components_per_class": self.n_components, "reg_covar_absolute": self.reg_abs,
                 "shots_1": "one Gaussian per class on its single image, covariance reg_covar_absolute × I"}

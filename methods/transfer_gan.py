@@ -86,7 +86,7 @@ class TransferGAN(GANMethod):
     Config = TransferGANConfig
     capabilities = Capabilities(generates=True, uses_source=True)
     presets = {"tiny": {**GAN_PRESETS["tiny"], "pretrain_steps": 4},
-               "quick": {**GAN_PRESETS["quick"], "pretrain_steps": 1500},
+               "quick": {**GAN_PRESETS["quick"], "pretrain_steps": 800},
                "standard": {**GAN_PRESETS["standard"], "pretrain_steps": 3000}}
 
     def prepare(self, G: CondGenerator, D: CondDiscriminator, data: FitData) -> None:

@@ -88,5 +88,6 @@ class VAE(Method):
     def details(self) -> dict[str, Any]:
         return {"params_encoder": count_parameters(self.model.encoder) + count_parameters(self.model.to_stats),
                 "params_decoder": count_parameters(self.model.decoder), "steps": self.config.steps,
+                "trainable_params": count_parameters(self.model),
                 "min_shots_per_class": self.shots, **self.final,
                 "shots_1": "trains on one image per class; prior samples are variations of it"}

@@ -12,6 +12,13 @@ from bench.runner import RunOptions
 torch.set_num_threads(1)  # tests are small; one thread keeps them fast and repeatable on 2 cores
 
 
+@pytest.fixture(autouse=True)
+def _one_worker_by_default(monkeypatch):
+    """`bench run` without --workers uses every core; in tests that would spawn a process pool for
+    each CLI call. Tests that exercise pools ask for them explicitly."""
+    monkeypatch.setattr("bench.executors.default_workers", lambda threads, device_type="cpu", cores=None: 1)
+
+
 @pytest.fixture
 def options(tmp_path: Path) -> RunOptions:
     return RunOptions(data_root=tmp_path / "data", results_dir=tmp_path / "results", device=torch.device("cpu"))

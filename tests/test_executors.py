@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from bench.errors import BenchError
-from bench.executors import Executor, Finished, LocalExecutor, ProcessExecutor, make_executor, threads_per_worker
+from bench.executors import Executor, Finished, LocalExecutor, ProcessExecutor, make_executor, default_workers
 from bench.runner import RunOptions, run_suite
 from bench.suite import Suite
 
@@ -55,7 +55,7 @@ def test_process_pool_records_identical_to_local(tmp_path: Path):
     # the summary lists records in plan order whatever order the workers finished in
     assert [r["key"] for r in local.records] == [r["key"] for r in pool.records]
     envs = [json.loads(p.read_text())["environment"] for p in (tmp_path / "pool").rglob("*.json")]
-    assert {e["threads"] for e in envs} == {threads_per_worker(2)}
+    assert {e["threads"] for e in envs} == {1}  # RunOptions.threads, whatever the executor
 
 
 @pytest.mark.ray
@@ -93,7 +93,7 @@ def test_closing_the_pool_early_ends_its_workers(tmp_path: Path, probe):
 
     options = opts(tmp_path, "pool")
     jobs = plan(suite, options, ResultStore(options.results_dir))
-    results = ProcessExecutor(2, threads=1).run(jobs, options)
+    results = ProcessExecutor(2).run(jobs, options)
     first = next(results)
     assert first.cell.method == "baseline" and first.written and first.path.is_file()
     t = time.perf_counter()
@@ -127,8 +127,23 @@ def test_make_executor_choices_and_bad_input():
                       (("process", 0), "positive"), (("process", 2, "auto"), "--ray-address")]:
         with pytest.raises(BenchError, match=msg):
             make_executor(*args)
-    assert threads_per_worker(2, cores=2) == 1 and threads_per_worker(3, cores=2) == 1
-    assert threads_per_worker(2, cores=16) == 8
+    assert default_workers(1, cores=2) == 2 and default_workers(2, cores=2) == 1
+    assert default_workers(3, cores=2) == 1 and default_workers(4, cores=16) == 4
+    assert default_workers(1, "cuda", cores=16) == 1  # one GPU: one cell at a time unless asked
+
+
+def test_cell_runs_with_the_requested_threads_and_restores_them(tmp_path: Path):
+    import torch
+
+    from bench.runner import RunOptions, run_cell
+
+    before = torch.get_num_threads()
+    cell = tiny_suite().cells()[0]
+    rec = run_cell(cell, RunOptions(data_root=tmp_path / "d", results_dir=tmp_path / "r", threads=2))
+    assert rec["status"] == "ok" and rec["environment"]["threads"] == 2
+    assert torch.get_num_threads() == before
+    with pytest.raises(BenchError, match="--threads"):
+        RunOptions(threads=0)
 
 
 def test_finished_is_what_run_suite_consumes():

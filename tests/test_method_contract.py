@@ -48,6 +48,12 @@ def test_runs_and_is_deterministic(name, shared_options, request):
     b = run_cell(tiny_cell(name), shared_options)
     assert b["metrics"] == a["metrics"], "same cell, same seed must give the same metrics"
     assert a["task"]["labelled_fingerprint"] == b["task"]["labelled_fingerprint"]
+    # cost column: whatever a method fits itself is counted (None only when it fits nothing)
+    caps = METHODS.get(name).capabilities
+    fits_a_model = caps.own_classifier or caps.uses_pool or caps.uses_source or (
+        caps.generates and not caps.returns_real_images)
+    params = a["cost"]["method_trainable_params"]
+    assert (isinstance(params, int) and params > 0) if fits_a_model else params is None, params
 
 
 @pytest.mark.parametrize("name", [n for n in ALL if METHODS.get(n).capabilities.generates])
