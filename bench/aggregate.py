@@ -82,55 +82,6 @@ def paired_vs_baseline(df: pd.DataFrame, metric: str = "accuracy", baseline: str
     return pd.DataFrame(rows)
 
 
-def _fmt(mean: float, ci: float, n: int, digits: int = 3) -> str:
-    if np.isnan(mean):
-        return "—"
-    if n < 2 or np.isnan(ci):
-        return f"{mean:.{digits}f} (n={n})"
-    return f"{mean:.{digits}f} ± {ci:.{digits}f}"
-
-
-def leaderboard(df: pd.DataFrame, metric: str = "accuracy", baseline: str = "baseline") -> str:
-    """Markdown: per dataset, methods × shots of mean ± 95 % CI, then the paired Δ vs baseline."""
-    summ = summarize(df, metric)
-    if summ.empty:
-        return f"(no finished records with {metric})\n"
-    paired = paired_vs_baseline(df, metric, baseline)
-    order = list(dict.fromkeys([baseline] + sorted(set(summ["method"]))))
-    out = []
-    for dataset, s in summ.groupby("dataset"):
-        n_seeds = int(s["n"].max())
-        out.append(f"### {dataset}: test {metric}, mean ± 95 % CI over seeds (n = {n_seeds})\n")
-        shots = sorted(s["shots"].unique())
-        out.append("| method | " + " | ".join(f"{k}-shot" for k in shots) + " |")
-        out.append("|---|" + "---:|" * len(shots))
-        for m in [m for m in order if m in set(s["method"])]:
-            cells = []
-            for k in shots:
-                r = s[(s["method"] == m) & (s["shots"] == k)]
-                cells.append(_fmt(r["mean"].iat[0], r["ci95"].iat[0], int(r["n"].iat[0])) if len(r) else "—")
-            out.append(f"| {m} | " + " | ".join(cells) + " |")
-        p = paired[paired["dataset"] == dataset] if not paired.empty else paired
-        if not p.empty:
-            out.append(f"\nPaired difference to `{baseline}` (same labelled set per seed), "
-                       "mean ± 95 % CI, two-sided paired t-test p:\n")
-            out.append("| method | " + " | ".join(f"{k}-shot" for k in shots) + " |")
-            out.append("|---|" + "---:|" * len(shots))
-            for m in [m for m in order if m in set(p["method"])]:
-                cells = []
-                for k in shots:
-                    r = p[(p["method"] == m) & (p["shots"] == k)]
-                    if not len(r):
-                        cells.append("—")
-                        continue
-                    pv = r["p_value"].iat[0]
-                    cells.append(f"{r['diff'].iat[0]:+.3f} ± {r['ci95'].iat[0]:.3f} (p={pv:.2g})"
-                                 if not np.isnan(r["ci95"].iat[0]) else f"{r['diff'].iat[0]:+.3f}")
-                out.append(f"| {m} | " + " | ".join(cells) + " |")
-        out.append("")
-    return "\n".join(out) + "\n"
-
-
 # ---------------------------------------------------------------------------------------------
 # Paper-table statistics: which metrics, which direction, significance marks, Holm, equivalence.
 # ---------------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ import torch
 from filelock import FileLock
 
 from bench.registry import check_name
-from bench.store import stable_hash
+from bench.store import readable_mode, stable_hash
 
 T = TypeVar("T")
 
@@ -47,6 +47,7 @@ def cached(cache_dir: Path, kind: str, key: dict[str, Any], build: Callable[[], 
         obj = build()
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
+            readable_mode(fd)
             with os.fdopen(fd, "wb") as f:
                 torch.save(obj, f)
                 f.flush()

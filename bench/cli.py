@@ -74,12 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bench.aggregate import leaderboard, long_table
+    from bench.aggregate import long_table
     from bench.environment import resolve_device
     from bench.executors import default_workers, make_executor
     from bench.report import build_report
     from bench.runner import RunOptions, run_suite
     from bench.suite import load_suite, resolve_methods
+    from bench.tables import leaderboard
 
     suite = load_suite(args.suite)
     suite = suite.with_overrides(methods=args.methods, datasets=args.datasets, shots=args.shots,

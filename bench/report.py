@@ -26,7 +26,7 @@ from typing import Any
 
 import pandas as pd
 
-from bench.aggregate import leaderboard, long_table, real_label_equivalence, significance, table_metrics
+from bench.aggregate import long_table, real_label_equivalence, significance, table_metrics
 from bench.costs import add_details, cost_table
 from bench.errors import BenchError
 from bench.store import ResultStore, atomic_write_text
@@ -35,6 +35,8 @@ from bench.tables import (
     cost_tables,
     equivalence_table,
     latex_document,
+    leaderboard,
+    paired_tables,
     summary_tables,
     to_html,
     to_markdown,
@@ -115,6 +117,7 @@ def build_report(suite: str, results_dir: Path, reports_dir: Path, output: Path 
     metrics = table_metrics(df)
     groups: list[tuple[str, list[Table]]] = [(f"Summary: {m}", summary_tables(df, m)) for m in metrics]
     if "accuracy" in metrics:
+        groups.insert(1, ("Paired difference to baseline: accuracy", paired_tables(df, "accuracy")))
         groups.append(("Real-label equivalence", equivalence_table(df)))
     groups.append(("Cost", cost_tables(df)))
     tables = [t for _, ts in groups for t in ts]

@@ -28,10 +28,23 @@ def stable_hash(obj: Any, n: int = 16) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:n]
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def readable_mode(fd: int) -> None:
+    """Give a temporary file (mkstemp makes it 0600) the mode a plain open() would: 0666 & ~umask,
+    so records and artefacts written atomically are as readable as any other output."""
+    os.fchmod(fd, 0o666 & ~_umask())
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        readable_mode(fd)
         with os.fdopen(fd, "w") as f:
             f.write(text)
             f.flush()

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from bench.aggregate import metric_info, real_label_equivalence, significance
+from bench.aggregate import metric_info, paired_vs_baseline, real_label_equivalence, significance
 from bench.costs import COST_COLUMNS, cost_table, fmt_cost
 
 ALPHA = 0.05
@@ -90,6 +90,44 @@ def summary_tables(df: pd.DataFrame, metric: str, baseline: str = "baseline", al
         tables.append(Table(f"{dataset}: {label}", ["method"] + [f"{k}-shot" for k in shots], rows, note,
                             ["l"] + ["r"] * len(shots)))
     return tables
+
+
+def paired_tables(df: pd.DataFrame, metric: str = "accuracy", baseline: str = "baseline") -> list[Table]:
+    """One table per dataset: each method's mean paired difference to ``baseline`` (same labelled
+    set per seed), its 95 % CI and the uncorrected paired t-test p."""
+    paired = paired_vs_baseline(df, metric, baseline)
+    tables = []
+    for dataset, p in (paired.groupby("dataset") if not paired.empty else []):
+        shots = sorted(p["shots"].unique())
+        rows = []
+        for m in method_order(list(p["method"].unique()), baseline):
+            row = [Cell(m)]
+            for k in shots:
+                r = p[(p["method"] == m) & (p["shots"] == k)]
+                if not len(r):
+                    row.append(Cell("—"))
+                    continue
+                r = r.iloc[0]
+                txt = f"{r['diff']:+.3f}"
+                if np.isfinite(r["ci95"]):
+                    txt += f" ± {r['ci95']:.3f} (p={r['p_value']:.2g})"
+                row.append(Cell(txt))
+            rows.append(row)
+        note = (f"Mean paired difference to `{baseline}` over shared seeds (same labelled set per seed) ± 95 % CI; "
+                "p: two-sided paired t-test (scipy.stats.ttest_rel), not corrected for multiple comparisons "
+                "(the summary table's marks are Holm-corrected).")
+        tables.append(Table(f"{dataset}: {metric} − {baseline}", ["method"] + [f"{k}-shot" for k in shots],
+                            rows, note, ["l"] + ["r"] * len(shots)))
+    return tables
+
+
+def leaderboard(df: pd.DataFrame, metric: str = "accuracy", baseline: str = "baseline") -> str:
+    """What ``bench run`` prints and writes to leaderboard.md: the summary table of ``metric`` and
+    the paired differences to ``baseline``, per dataset, as Markdown."""
+    tables = summary_tables(df, metric, baseline) if metric in df else []
+    if not tables:
+        return f"(no finished records with {metric})\n"
+    return "\n".join(to_markdown(t) for t in tables + paired_tables(df, metric, baseline))
 
 
 def equivalence_table(df: pd.DataFrame, baseline: str = "baseline", metric: str = "accuracy") -> list[Table]:

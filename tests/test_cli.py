@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -29,6 +30,9 @@ def test_run_resume_delete_force(tmp_path, capsys):
     first = records(tmp_path)
     assert len(first) == 8
     assert (tmp_path / "rep" / "tiny" / "leaderboard.md").is_file()
+    umask = os.umask(0)
+    os.umask(umask)
+    assert {p.stat().st_mode & 0o777 for p in first} == {0o666 & ~umask}, "records must be as readable as plain files"
 
     assert run(tmp_path) == 0  # resume: nothing to do, nothing changed
     assert "0 cell(s) run, 8 already done" in capsys.readouterr().out

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from bench.errors import BenchError
-from bench.executors import Executor, Finished, LocalExecutor, ProcessExecutor, make_executor, default_workers
+from bench.executors import Executor, Finished, LocalExecutor, ProcessExecutor, default_workers, make_executor
 from bench.runner import RunOptions, run_suite
 from bench.suite import Suite
 

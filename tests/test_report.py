@@ -124,6 +124,25 @@ def test_exports_structure_and_escaping():
     assert "<strong>" in html and "<sup class=\"mark\">↑</sup>" in html
 
 
+def test_paired_table_against_hand_computed_differences():
+    from scipy import stats
+
+    from bench.tables import leaderboard, paired_tables
+
+    df = synthetic()
+    (t,) = paired_tables(df, "accuracy")
+    assert [row[0].text for row in t.rows] == ["my_method"]
+    # my_method − baseline per seed s: 0.1 − 0.006 s, s = 0..3 → mean 0.091
+    d = np.array([0.1 - 0.006 * s for s in range(4)])
+    half = stats.t.ppf(0.975, 3) * d.std(ddof=1) / 2
+    a = np.array([0.51 + 0.1 - 0.003 * s for s in range(4)])
+    p = stats.ttest_rel(a, a - d).pvalue
+    assert t.rows[0][1].text == f"+{d.mean():.3f} ± {half:.3f} (p={p:.2g})"
+    md = leaderboard(df)
+    assert md.index("#### d: test accuracy") < md.index("#### d: accuracy − baseline")
+    assert leaderboard(df.drop(columns=["accuracy"])).startswith("(no finished records")
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex not installed (apt-get install texlive-latex-recommended)")
 def test_latex_compiles(tmp_path: Path):
