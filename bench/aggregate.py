@@ -28,7 +28,7 @@ def long_table(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
             "error": (r.get("error") or {}).get("message"),
         }
         for k, v in r["metrics"].items():
-            if isinstance(v, int | float) and not isinstance(v, bool):
+            if isinstance(v, int | float) and not isinstance(v, bool) and not _legacy_is(k, r):
                 row[k] = v
         for k, v in r["timings"].items():
             row[k] = v
@@ -41,6 +41,17 @@ def long_table(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     # One row per cell: if a config or version changed, the newest record wins.
     df = df.sort_values("finished_at").drop_duplicates(CELL, keep="last")
     return df.sort_values(["dataset", "method", "shots", "seed"]).reset_index(drop=True)
+
+
+def _legacy_is(metric: str, record: dict[str, Any]) -> bool:
+    """True for an Inception Score recorded before augbench shuffled samples ahead of IS's splits
+    (see bench.metrics.inception_score): class-grouped splits made it ~1 whatever the generator,
+    so such values are left out of every table rather than compared with valid ones."""
+    if not metric.startswith("is_"):
+        return False
+    gen = (record.get("details") or {}).get("generation") or {}
+    entry = gen.get(metric[3:].removesuffix("_std"))
+    return isinstance(entry, dict) and "is_splits" in entry and "is_order" not in entry
 
 
 def ci95(values: np.ndarray) -> float:
@@ -111,9 +122,11 @@ def metric_info(name: str) -> tuple[str, bool | None] | None:
 
 
 def table_metrics(df: pd.DataFrame) -> list[str]:
-    """The metric columns present in ``df`` that get summary tables, accuracy first."""
+    """The metric columns present in ``df`` that get summary tables, accuracy first. Left out:
+    within-cell spreads (``*_std``, e.g. IS over splits) and facts about the metric machinery
+    (``detail_generation_*``, e.g. the reference classifier's own test accuracy)."""
     cols = [c for c in df.columns if metric_info(c) is not None and pd.api.types.is_numeric_dtype(df[c])
-            and df[c].notna().any()]
+            and df[c].notna().any() and not c.endswith("_std") and not c.startswith("detail_generation_")]
     return sorted(cols, key=lambda c: (c != "accuracy", not c.endswith("accuracy"), c))
 
 

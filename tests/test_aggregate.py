@@ -39,3 +39,19 @@ def test_paired_test_matches_scipy():
     assert p["n_pairs"] == 5
     assert p["diff"] == pytest.approx((a - b).mean())
     assert p["p_value"] == pytest.approx(stats.ttest_rel(a, b).pvalue, rel=1e-12)
+
+
+def test_long_table_drops_inception_scores_from_class_grouped_splits():
+    from bench.aggregate import long_table
+
+    def rec(seed: int, gen_entry: dict) -> dict:
+        return {"suite": "s", "dataset": {"name": "d", "hash": "h"}, "task": {"shots": 1, "seed": seed},
+                "method": {"name": "gan", "version": "1", "preset": "tiny", "config_hash": "c"},
+                "status": "ok", "key": f"k{seed}", "finished_at": f"2026-01-0{seed + 1}", "environment": {},
+                "metrics": {"accuracy": 0.5, "is_domain": 1.01, "is_domain_std": 0.01, "fid_domain": 9.0},
+                "details": {"generation": {"domain": gen_entry}}, "timings": {}, "memory": {}}
+
+    df = long_table([rec(0, {"is_splits": 10}), rec(1, {"is_splits": 10, "is_order": "shuffled, seed 0"})])
+    old, new = df[df["seed"] == 0].iloc[0], df[df["seed"] == 1].iloc[0]
+    assert pd.isna(old["is_domain"]) and pd.isna(old["is_domain_std"]) and old["fid_domain"] == 9.0
+    assert new["is_domain"] == 1.01 and new["is_domain_std"] == 0.01

@@ -74,6 +74,8 @@ def test_lower_is_better_metrics_flip_best_and_direction():
                metric="fid_domain")
     assert metric_info("fid_domain") == ("FID (domain)", False)
     assert table_metrics(df) == ["fid_domain"]
+    extra = df.assign(is_domain_std=0.1, detail_generation_domain_reference_test_accuracy=0.9, is_domain=1.5)
+    assert table_metrics(extra) == ["fid_domain", "is_domain"]  # spreads and metric-machinery facts are not tables
     sig = significance(df, "fid_domain", False).set_index("method")
     assert sig.loc["gan", "best"] and sig.loc["gan", "vs_base"] == 1  # lower FID = better
 

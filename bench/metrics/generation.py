@@ -120,7 +120,8 @@ def generation_metrics(x_gen: torch.Tensor, y_gen: torch.Tensor, task: Any, opti
             score, score_std, splits = inception_score(p)
             metrics[f"is_{name}"], metrics[f"is_{name}_std"] = score, score_std
             metrics[f"gen_label_accuracy_{name}"] = float((p.argmax(1) == y_gen.numpy()).mean())
-            entry |= {"is_splits": splits, "is_real": inception_score(real["probs"].astype(np.float64))[0]}
+            entry |= {"is_splits": splits, "is_order": "shuffled, seed 0",
+                      "is_real": inception_score(real["probs"].astype(np.float64))[0]}
         if name == "domain":
             mem = memorisation(f_gen, ext.features(task.x), real["features"])
             metrics["memorisation_ratio"] = mem["memorisation_ratio"]

@@ -8,6 +8,13 @@ The probabilities here come from the dataset's reference classifier (the ``domai
 the score lies in [1, num_classes]. The classic 10 splits need enough samples per part for the
 marginal to mean anything: we use ``min(10, n // MIN_PER_SPLIT)`` splits (at least 1), i.e. parts
 of at least 50 samples; the record says how many splits were used.
+
+Order. Generators return samples grouped by class (all of class 0, then class 1, …). Cut into
+contiguous parts as they come, each part would hold one class, its marginal would equal every
+p(y|x), and the score would collapse to about 1 whatever the generator. So the rows are first put
+in a fixed pseudo-random order (``order_seed``, default 0; ``None`` keeps the given order, as
+torch-fidelity does for its already-shuffled inputs). augbench versions before this fix recorded
+IS from class-grouped order; :func:`bench.aggregate.long_table` drops those values.
 """
 
 from __future__ import annotations
@@ -24,8 +31,10 @@ def default_splits(n: int) -> int:
     return max(1, min(MAX_SPLITS, n // MIN_PER_SPLIT))
 
 
-def inception_score(probs: np.ndarray, splits: int | None = None, eps: float = 1e-12) -> tuple[float, float, int]:
-    """``(mean, std, splits)`` of the Inception Score of an N×K matrix of class probabilities."""
+def inception_score(probs: np.ndarray, splits: int | None = None, eps: float = 1e-12,
+                    order_seed: int | None = 0) -> tuple[float, float, int]:
+    """``(mean, std, splits)`` of the Inception Score of an N×K matrix of class probabilities,
+    rows shuffled with ``order_seed`` before splitting (None: split in the given order)."""
     p = np.asarray(probs, dtype=np.float64)
     if p.ndim != 2 or len(p) == 0:
         raise BenchError(f"inception score needs an N×K probability matrix with N >= 1, got shape {p.shape}")
@@ -34,6 +43,8 @@ def inception_score(probs: np.ndarray, splits: int | None = None, eps: float = 1
     splits = default_splits(len(p)) if splits is None else splits
     if not 1 <= splits <= len(p):
         raise BenchError(f"inception score: splits must be in [1, {len(p)}], got {splits}")
+    if order_seed is not None:
+        p = p[np.random.default_rng(order_seed).permutation(len(p))]
     size = len(p) // splits
     scores = []
     for k in range(splits):
