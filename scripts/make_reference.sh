@@ -5,11 +5,12 @@
 #   reports/reference/                       tables (md/tex/html/csv), figures (png/svg), index.html, readme_section.md (paste into README.md)
 #
 # usage: scripts/make_reference.sh RESULTS_DIR [SUITE]      (SUITE defaults to standard)
+#        scripts/make_reference.sh results/reference/records  (rebuild the report from the committed records)
 #
 # Make the records first, e.g. the full standard suite on a GPU:
 #   bench run --suite standard --device cuda --results-dir /tmp/ref-results
 # then: scripts/make_reference.sh /tmp/ref-results standard
-# NOTE="..." adds a line (e.g. how loaded the machine was) to readme_section.md.
+# NOTE="..." adds a line (e.g. how loaded the machine was) to readme_section.md (kept in results/reference/note.txt).
 # Afterwards, AUGBENCH_SCREENSHOT=reports/figures/report-screenshot.png python -m pytest -m browser tests/test_report.py
 # refreshes the committed screenshot of the report.
 set -euo pipefail
@@ -19,15 +20,23 @@ SUITE=${2:-standard}
 BENCH=${BENCH:-bench}
 [ -d "$RESULTS/$SUITE" ] || { echo "error: no $RESULTS/$SUITE; run bench run --suite $SUITE --results-dir $RESULTS first" >&2; exit 2; }
 
+# staged first, so the committed records themselves can be the input (a report-only rebuild:
+# scripts/make_reference.sh results/reference/records)
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+cp -r "$RESULTS/$SUITE" "$stage/$SUITE"
+# the run's note is kept beside the records, so a report-only rebuild keeps it
+[ -z "${NOTE:-}" ] && [ -f results/reference/note.txt ] && NOTE=$(cat results/reference/note.txt)
 rm -rf results/reference reports/reference
 mkdir -p results/reference/records reports/reference
 # raw records (and any sample-grid PNGs beside them), with the suite folder kept
-cp -r "$RESULTS/$SUITE" "results/reference/records/$SUITE"
+cp -r "$stage/$SUITE" "results/reference/records/$SUITE"
 find "results/reference/records" -name '.*.tmp' -delete
 
 start=$(date +%s%N)
 "$BENCH" report "$SUITE" --results-dir results/reference/records --output reports/reference > /dev/null
 end=$(date +%s%N)
+[ -n "${NOTE:-}" ] && printf '%s\n' "$NOTE" > results/reference/note.txt
 mv reports/reference/records.csv reports/reference/records.parquet reports/reference/environment.json results/reference/
 
 NOTE=${NOTE:-} python3 - "$SUITE" "$start" "$end" <<'PY'
