@@ -15,9 +15,22 @@ from pathlib import Path
 from bench.errors import BenchError
 
 
+def split_list(text: str) -> list[str]:
+    """Split on commas outside brackets: ``"digits,fashion-mnist[0,2,4]"`` -> two items."""
+    items, depth, cur = [], 0, ""
+    for ch in text:
+        depth += {"[": 1, "]": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            items.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    return [t.strip() for t in [*items, cur] if t.strip()]
+
+
 def _csv(kind: str, cast=str):
     def parse(text: str):
-        items = [t.strip() for t in text.split(",") if t.strip()]
+        items = split_list(text)
         if not items:
             raise argparse.ArgumentTypeError(f"--{kind} needs a comma-separated list")
         try:
@@ -39,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run a suite (default: quick) and print the leaderboard")
     r.add_argument("--suite", default="quick", help="built-in suite name or path to a .toml file (default: quick)")
     r.add_argument("--methods", type=_csv("methods"), help="comma-separated method names (default: the suite's)")
-    r.add_argument("--datasets", type=_csv("datasets"), help="comma-separated dataset names or folder:PATH")
+    r.add_argument("--datasets", type=_csv("datasets"), help="comma-separated dataset names, folder:PATH, or a class subset NAME[5-9]")
     r.add_argument("--shots", type=_csv("shots", int), help="comma-separated shots per class, e.g. 1,5,10")
     r.add_argument("--seeds", type=_csv("seeds", int), help="comma-separated seeds, e.g. 0,1,2")
     r.add_argument("--preset", help="method config preset for every method (tiny, quick, standard)")
@@ -132,6 +145,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         for name in DATASETS.names():
             print(f"{name:16s} {(DATASETS.get(name).__doc__ or '').strip().splitlines()[0]}")
         print(f"{'folder:PATH':16s} your own images: PATH/train/<class>/*.png and PATH/test/<class>/*.png")
+        print(f"{'NAME[5-9]':16s} any of the above restricted to some classes (indices and ranges, e.g. [0,2,4]);"
+              " transfer methods then pretrain on its other classes")
     else:
         from bench.suite import builtin_suites, load_suite
 

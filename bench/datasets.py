@@ -3,6 +3,9 @@
 Built-ins: ``digits`` (scikit-learn's bundled 8×8 digits, no network), ``fashion-mnist`` (data
 root, else Debian's ``dataset-fashion-mnist`` files, else ``--download``), ``mnist``, ``kmnist``,
 ``cifar10`` (data root or ``--download``) and ``folder:PATH`` (a user's own ImageFolder tree).
+Any of them restricted to some of its classes is written ``NAME[5-9]`` or ``NAME[0,2,4]``
+(:func:`class_subset`): labels are renumbered, both splits keep only those classes, and transfer
+methods take the other classes of the same dataset as their offline source.
 A missing dataset raises :class:`~bench.errors.DatasetNotFound` with one line that says where we
 looked and the command that gets it.
 """
@@ -46,6 +49,11 @@ class ImageDataset:
     family: str  # which label-preserving augmentations are safe; one of FAMILIES
     source: str  # where the files came from, for the record
     hash: str = field(default="")
+    # a class subset (``NAME[5-9]``): the full dataset's spec, the kept class indices in it and
+    # its number of classes
+    parent: str = ""
+    class_ids: tuple[int, ...] = ()
+    parent_num_classes: int = 0
 
     def __post_init__(self) -> None:
         for split, x, y in (("train", self.train_x, self.train_y), ("test", self.test_x, self.test_y)):
@@ -83,20 +91,90 @@ def content_hash(ds: ImageDataset) -> str:
 
 
 def load_dataset(spec: str, root: str | os.PathLike = "datasets", download: bool = False) -> ImageDataset:
-    """Load a dataset by registry name or ``folder:PATH`` (cached per process)."""
+    """Load a dataset by registry name, ``folder:PATH`` or ``SPEC[classes]`` (cached per process)."""
     return _load_cached(spec, str(Path(root).resolve()), bool(download))
 
 
 def dataset_names() -> list[str]:
-    return DATASETS.names() + ["folder:PATH"]
+    return DATASETS.names() + ["folder:PATH", "NAME[5-9]"]
 
 
 @functools.lru_cache(maxsize=8)
 def _load_cached(spec: str, root: str, download: bool) -> ImageDataset:
+    subset = SUBSET_RE.match(spec)
+    if subset:
+        base = _load_cached(subset["base"], root, download)
+        return class_subset(base, parse_classes(subset["sel"], base.num_classes, spec), subset["base"])
     if spec.startswith("folder:"):
         return _load_folder(Path(spec.split(":", 1)[1]).expanduser())
     loader = DATASETS.get(spec)
     return loader(Path(root), download)
+
+
+# --- class subsets: NAME[5-9], NAME[0,2,4] -------------------------------------------------------
+
+SUBSET_RE = re.compile(r"^(?P<base>.+)\[(?P<sel>[^\[\]]*)\]$")
+
+
+def parse_classes(sel: str, num_classes: int, spec: str) -> tuple[int, ...]:
+    """``"5-9"`` / ``"0,2,4"`` / ``"0-2,7"`` -> sorted class indices, each in [0, num_classes)."""
+    ids: set[int] = set()
+    for part in (p.strip() for p in sel.split(",")):
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        if not m:
+            raise BenchError(f"dataset {spec!r}: bad class list {sel!r}; write class indices and ranges, "
+                             "e.g. fashion-mnist[5-9] or fashion-mnist[0,2,4]")
+        lo, hi = int(m[1]), int(m[2] or m[1])
+        if lo > hi or hi >= num_classes:
+            raise BenchError(f"dataset {spec!r}: classes must be in 0-{num_classes - 1}, got {part!r}")
+        ids.update(range(lo, hi + 1))
+    if len(ids) < 2:
+        raise BenchError(f"dataset {spec!r}: a class subset needs at least 2 classes, got {sorted(ids)}")
+    return tuple(sorted(ids))
+
+
+def format_classes(ids: tuple[int, ...]) -> str:
+    """Sorted indices -> the shortest spec text: (5, 6, 7, 8, 9) -> "5-9"; (0, 2, 3, 4) -> "0,2-4"."""
+    runs: list[list[int]] = []
+    for i in ids:
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    return ",".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs)
+
+
+def class_subset(ds: ImageDataset, ids: tuple[int, ...], spec: str) -> ImageDataset:
+    """``ds`` (loaded from ``spec``) restricted to its classes ``ids``, labels renumbered
+    0..len(ids)-1 in both splits. A subset of a subset is recorded against the full dataset."""
+    remap = torch.full((ds.num_classes,), -1, dtype=torch.int64)
+    remap[list(ids)] = torch.arange(len(ids))
+
+    def keep(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mask = remap[y] >= 0
+        return x[mask].contiguous(), remap[y[mask]]
+
+    (trx, try_), (tex, tey) = keep(ds.train_x, ds.train_y), keep(ds.test_x, ds.test_y)
+    if ds.parent:  # flatten: indices into the full dataset
+        root, root_ids, n_root = ds.parent, tuple(ds.class_ids[i] for i in ids), ds.parent_num_classes
+        root_name = ds.name.rsplit("-c", 1)[0]
+    else:
+        root, root_ids, n_root, root_name = spec, ids, ds.num_classes, ds.name
+    text = format_classes(root_ids)
+    return ImageDataset(
+        name=f"{root_name}-c{text.replace(',', '_')}", train_x=trx, train_y=try_, test_x=tex, test_y=tey,
+        classes=tuple(ds.classes[i] for i in ids), family=ds.family,
+        source=f"{ds.source}, classes {text} of {root}",
+        parent=root, class_ids=root_ids, parent_num_classes=n_root,
+    )
+
+
+def complement_spec(ds: ImageDataset) -> str | None:
+    """For a class subset, the spec of the same dataset's other classes (None otherwise)."""
+    if not ds.parent:
+        return None
+    rest = tuple(i for i in range(ds.parent_num_classes) if i not in ds.class_ids)
+    return f"{ds.parent}[{format_classes(rest)}]" if len(rest) >= 2 else None
 
 
 # --- digits ------------------------------------------------------------------------------------

@@ -14,7 +14,8 @@ and the issue wants both fine-tuning modes side by side in one table:
 * ``finetune`` — full fine-tuning: trunk and head train from the first step;
 * ``finetune-head`` — shallow fine-tuning: the trunk stays frozen, only the head trains.
 
-Source choice (``source = "auto"``): a fixed, offline pairing by the target's family —
+Source choice (``source = "auto"``): for a class subset such as ``fashion-mnist[5-9]``, the same
+dataset's other classes (``fashion-mnist[0-4]``); otherwise a fixed, offline pairing by the target's family —
 handwriting targets (digits, MNIST, KMNIST) pretrain on ``fashion-mnist``; Fashion-MNIST on
 ``digits`` (8×8, upsampled: a weak but offline source); natural and generic images on
 ``fashion-mnist``. Any dataset spec can be named instead (e.g. ``source = "mnist"`` with
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 
 import torch
 
+from bench.datasets import complement_spec
 from bench.errors import BenchError
 from bench.method import Capabilities, FitData, Method, register_method
 from bench.nets import count_parameters
@@ -64,7 +66,9 @@ class Finetune(Method):
 
     def fit(self, data: FitData) -> None:
         ctx, cfg = self.ctx, self.config
-        spec = AUTO_SOURCE[data.family] if cfg.source == "auto" else cfg.source
+        spec = cfg.source
+        if spec == "auto":  # a class subset's other classes, else the family's offline source
+            spec = (complement_spec(ctx.dataset) if ctx.dataset is not None else None) or AUTO_SOURCE[data.family]
         src, sx, sy = ctx.load_source(spec)
         clf_cfg = dataclasses.replace(ctx.classifier_cfg, steps=cfg.pretrain_steps)
         key = {"source_hash": src.hash, "target_shape": list(data.image_shape), "classifier": dataclasses.asdict(clf_cfg)}

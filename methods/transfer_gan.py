@@ -3,8 +3,11 @@
 and D from a source-trained GAN and fine-tune all layers).
 
 Source. ``source`` names another dataset (``bench.sources.load_source`` converts it to the
-target's image shape and refuses the target itself). ``"auto"`` is a fixed map from the target's
-dataset name — fixed, not "whatever is present", so a config means the same run everywhere:
+target's image shape and refuses the target itself, and any source holding the target's classes).
+``"auto"``: for a class subset (``fashion-mnist[5-9]``), the same dataset's other classes
+(``fashion-mnist[0-4]``: the offline same-domain pairing, disjoint classes); otherwise a fixed map
+from the target's dataset name — fixed, not "whatever is present", so a config means the same
+run everywhere:
 
 ==================  ===============  =====================================================
 target              auto source      why
@@ -48,10 +51,12 @@ from typing import Any
 import torch
 from bench.methods._gan_common import GAN_PRESETS, GANConfig, GANMethod
 
+from bench.datasets import ImageDataset
 from bench.errors import BenchError
 from bench.gan_training import train_gan
 from bench.method import Capabilities, FitData, register_method
 from bench.nets import CondDiscriminator, CondGenerator
+from bench.sources import auto_source
 
 AUTO_SOURCES = {"fashion-mnist": "digits", "digits": "fashion-mnist", "mnist": "fashion-mnist", "kmnist": "mnist"}
 
@@ -71,13 +76,8 @@ class TransferGANConfig(GANConfig):
             raise BenchError(f"transfer-gan: pretrain_steps must be >= 1, got {self.pretrain_steps}")
 
 
-def resolve_source(spec: str, target_name: str) -> str:
-    if spec != "auto":
-        return spec
-    if target_name not in AUTO_SOURCES:
-        raise BenchError(f"transfer-gan has no default source for dataset {target_name!r}; "
-                         f"set source=NAME (another dataset, e.g. fashion-mnist) in the method config")
-    return AUTO_SOURCES[target_name]
+def resolve_source(spec: str, target: ImageDataset) -> str:
+    return auto_source(target, AUTO_SOURCES, "transfer-gan") if spec == "auto" else spec
 
 
 @register_method("transfer-gan")
@@ -93,7 +93,7 @@ class TransferGAN(GANMethod):
         cfg = self.config
         if self.ctx.dataset is None:
             raise BenchError("transfer-gan needs the target dataset in its context to pick and check a source")
-        spec = resolve_source(cfg.source, self.ctx.dataset.name)
+        spec = resolve_source(cfg.source, self.ctx.dataset)
         src, sx, sy = self.ctx.load_source(spec)  # BenchError naming the source if it is missing
         key = {"source": spec, "source_hash": src.hash, "target_shape": list(data.image_shape),
                "arch": {k: getattr(cfg, k) for k in ("z_dim", "g_width", "d_width", "embed_dim", "stabiliser")},
