@@ -67,3 +67,40 @@ def test_each_call_gets_its_own_copy(tmp_path: Path):
     a = cached(tmp_path, "probe", KEY, lambda: torch.zeros(3))
     a += 1  # a cell fine-tuning its copy
     assert torch.equal(cached(tmp_path, "probe", KEY, lambda: None), torch.zeros(3))
+
+
+def _reference_worker(cache_dir: str, counter: str, barrier, out) -> None:
+    from bench.datasets import load_dataset
+    from bench.metrics import feature_extractors as fx
+
+    real_build = fx.build_reference
+
+    def counting_build(*args, **kwargs):
+        with open(counter, "a") as f:
+            f.write(f"{os.getpid()}\n")
+        return real_build(*args, **kwargs)
+
+    fx.build_reference = counting_build  # load_reference looks it up at call time
+    ds = load_dataset("digits")
+    cfg = fx.ReferenceConfig(min_steps=40, max_steps=40)  # a short build; the cache logic is the real one
+    barrier.wait(timeout=120)  # both start together, on an empty cache
+    _, art = fx.load_reference(ds, Path(cache_dir), torch.device("cpu"), cfg)
+    out.put((art["test_accuracy"], float(sum(v.float().sum() for v in art["state_dict"].values()))))
+
+
+def test_two_workers_on_empty_cache_build_the_reference_extractor_once(tmp_path: Path):
+    ctx = mp.get_context("spawn")
+    barrier, out = ctx.Barrier(2), ctx.Queue()
+    counter = tmp_path / "builds.txt"
+    procs = [ctx.Process(target=_reference_worker, args=(str(tmp_path / "cache"), str(counter), barrier, out))
+             for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=300)
+    assert [p.exitcode for p in procs] == [0, 0]
+    assert len(counter.read_text().splitlines()) == 1, "both workers trained the reference classifier"
+    a, b = out.get(timeout=5), out.get(timeout=5)
+    assert a == b, "the two workers got different reference classifiers"
+    folder = tmp_path / "cache" / "reference-classifier"
+    assert len(list(folder.glob("*.pt"))) == 1 and not list(folder.glob("*.tmp"))
