@@ -39,9 +39,15 @@ def _save(fig: plt.Figure, out: Path, name: str) -> Path:
     return png
 
 
-def _colors(methods: list[str]) -> dict[str, tuple]:
-    cmap = plt.get_cmap("tab10")
-    return {m: cmap(i % 10) for i, m in enumerate(methods)}
+MARKERS = "os^Dv"
+
+
+def _styles(methods: list[str]) -> dict[str, dict]:
+    """A colour and a marker per method, no two methods alike: tab10 up to ten methods; beyond
+    that tab20, whose neighbours are light/dark pairs of one hue, so the marker differs too."""
+    cmap = plt.get_cmap("tab10" if len(methods) <= 10 else "tab20")
+    return {m: {"color": cmap(i % cmap.N), "marker": MARKERS[i % len(MARKERS)] if len(methods) > 10 else "o"}
+            for i, m in enumerate(methods)}
 
 
 def _order(methods, baseline: str) -> list[str]:
@@ -56,7 +62,7 @@ def metric_vs_shots(df: pd.DataFrame, metric: str, out: Path, baseline: str = "b
     label = (metric_info(metric) or (metric, None))[0]
     datasets = sorted(summ["dataset"].unique())
     methods = _order(summ["method"].unique(), baseline)
-    colors = _colors(methods)
+    styles = _styles(methods)
     fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 3.8), squeeze=False)
     for ax, dataset in zip(axes[0], datasets, strict=True):
         s = summ[summ["dataset"] == dataset]
@@ -65,12 +71,12 @@ def metric_vs_shots(df: pd.DataFrame, metric: str, out: Path, baseline: str = "b
             if r.empty:
                 continue
             x, y, ci = r["shots"].to_numpy(), r["mean"].to_numpy(), np.nan_to_num(r["ci95"].to_numpy())
-            ax.plot(x, y, marker="o", color=colors[m], label=m, lw=2 if m == baseline else 1.5,
+            ax.plot(x, y, **styles[m], label=m, lw=2 if m == baseline else 1.5,
                     ls="--" if m == baseline else "-")
             lo, hi = y - ci, y + ci
             if metric.endswith("accuracy"):  # a t interval over 2-3 seeds can leave [0, 1]: clip the band
                 lo, hi = np.clip(lo, 0, 1), np.clip(hi, 0, 1)
-            ax.fill_between(x, lo, hi, color=colors[m], alpha=0.15, lw=0)
+            ax.fill_between(x, lo, hi, color=styles[m]["color"], alpha=0.15, lw=0)
         shots = sorted(s["shots"].unique())
         ax.set_xscale("log")
         ax.set_xticks(shots, [str(k) for k in shots])
@@ -144,7 +150,7 @@ def accuracy_vs_cost(df: pd.DataFrame, out: Path, baseline: str = "baseline") ->
     g = ok.groupby(["dataset", "shots", "method"]).agg(acc=("accuracy", "mean"), cost=("compute_s", "mean")).reset_index()
     panels = list(g.groupby(["dataset", "shots"]))
     methods = _order(g["method"].unique(), baseline)
-    colors = _colors(methods)
+    styles = _styles(methods)
     ncols = min(2, len(panels))  # at most two panels a row: readable when the page scales the image down
     nrows = -(-len(panels) // ncols)
     fig, grid = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.4 * nrows), squeeze=False)
@@ -153,7 +159,7 @@ def accuracy_vs_cost(df: pd.DataFrame, out: Path, baseline: str = "baseline") ->
         ax.set_visible(False)
     for ax, ((dataset, shots), p) in zip(axes[0], panels, strict=True):
         for _, r in p.iterrows():
-            ax.scatter(r["cost"], r["acc"], color=colors[r["method"]], s=45, label=r["method"], zorder=3)
+            ax.scatter(r["cost"], r["acc"], **styles[r["method"]], s=45, label=r["method"], zorder=3)
         idx = pareto_front(p["cost"].to_numpy(), p["acc"].to_numpy())
         front = p.iloc[idx]
         ax.step(front["cost"], front["acc"], where="post", color="0.3", lw=1, ls=":", zorder=2, label="Pareto front")

@@ -210,3 +210,14 @@ def test_report_adapts_to_whatever_metric_columns_records_have(tiny_run: Path, t
     cost = pd.read_csv(out / "tables" / "cost.csv")
     assert (cost["model_bytes"] == 4096).all() and (cost["method_params"] > 1000).all()
     assert "detail_nested_student_bytes" in pd.read_csv(out / "records.csv")
+
+
+def test_every_method_gets_its_own_colour_and_marker():
+    """13 methods on one accuracy plot: tab10 alone repeated three colours (baseline and
+    pseudo-label were both blue), so beyond ten the (colour, marker) pair must still be unique."""
+    from bench.plots import _styles
+
+    for n in (3, 10, 13, 20):
+        styles = _styles([f"m{i}" for i in range(n)])
+        assert len({(s["color"], s["marker"]) for s in styles.values()}) == n
+        assert len({s["color"] for s in styles.values()}) == n
