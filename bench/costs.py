@@ -9,7 +9,7 @@ The long table from :func:`bench.aggregate.long_table` carries timings (``*_s``)
 * ``classifier_params`` and ``classifier_bytes``: the size of the harness's downstream classifier,
   rebuilt from the record's classifier config and image shape (a real ``torch.save`` of its
   state dict; no training). Methods with their own classifier report ``details["model_bytes"]``
-  for the model they predict with.
+  and ``details["model_params"]`` for the model they predict with.
 
 Decision: the cost table averages over every finished cell of a method (all shots and seeds),
 because per-shot costs differ little except for methods whose fitting scales with the labelled
@@ -91,13 +91,15 @@ def cost_table(df: pd.DataFrame) -> pd.DataFrame:
     """Per (dataset, method): mean over finished cells of every cost column present, plus ``cells``.
 
     ``method_params`` = what the method trains itself (``method_trainable_params`` or
-    ``detail_trainable_params``); ``model_bytes`` = ``detail_model_bytes`` if the method reports
-    it, else the downstream classifier's serialized size."""
+    ``detail_trainable_params``); ``model_bytes`` and ``classifier_params`` describe the model that
+    predicts: ``detail_model_bytes`` / ``detail_model_params`` if the method reports them (its own
+    classifier), else the downstream classifier's serialized size and parameters."""
     ok = df[df["status"] == "ok"].copy() if "status" in df else df.copy()
     if ok.empty:
         return pd.DataFrame(columns=["dataset", "method", "cells"])
     ok["method_params"] = _first(ok, ["method_trainable_params", "detail_trainable_params"])
     ok["model_bytes"] = _first(ok, ["detail_model_bytes", "classifier_bytes"])
+    ok["classifier_params"] = _first(ok, ["detail_model_params", "classifier_params"])
     cols = [c for c, _, _ in COST_COLUMNS if c in ok and pd.to_numeric(ok[c], errors="coerce").notna().any()]
     ok[cols] = ok[cols].apply(pd.to_numeric, errors="coerce")
     g = ok.groupby(["dataset", "method"], sort=False)

@@ -187,4 +187,6 @@ class DistillQuant(Method):
                 "student_fp32": model_predictor(self.student, torch.device("cpu"))}
 
     def details(self) -> dict:
-        return {**self.stats, "trainable_params": count_parameters(self.teacher) + count_parameters(self.student)}
+        # model_bytes / model_params: the model that predicts (the int8 student), for the cost table
+        return {**self.stats, "trainable_params": count_parameters(self.teacher) + count_parameters(self.student),
+                "model_bytes": self.stats["student_int8"]["bytes"], "model_params": self.stats["student_int8"]["params"]}

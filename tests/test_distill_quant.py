@@ -41,6 +41,8 @@ def test_record_has_three_models(options):
     assert abs(m["accuracy"] - m["student_fp32_accuracy"]) <= 0.1
     assert d["student_fp32"]["bytes"] >= 3 * d["student_int8"]["bytes"]
     assert d["student_fp32"]["params"] < d["teacher"]["params"]
+    # the cost table's model size and parameters are those of the model that predicts: the int8 student
+    assert (d["model_bytes"], d["model_params"]) == (d["student_int8"]["bytes"], d["student_int8"]["params"])
     for name in ("teacher", "student_fp32", "student_int8"):
         assert d[name]["latency_ms_batch1"] > 0 and d[name]["latency_ms_per_image_batched"] > 0
     assert rec["classifier"] is None and rec["cost"]["classifier_trainable_params"] is None

@@ -197,7 +197,7 @@ def test_report_adapts_to_whatever_metric_columns_records_have(tiny_run: Path, t
     for i, f in enumerate(sorted(results.rglob("*.json"))):
         rec = json.loads(f.read_text())
         rec["metrics"].update(fid_domain=30.0 + i, kid_domain=0.01 * i, memorisation_ratio=1.0 + 0.01 * i)
-        rec["details"].update(trainable_params=1000 + i, model_bytes=4096, nested={"student_bytes": 77})
+        rec["details"].update(trainable_params=1000 + i, model_bytes=4096, model_params=321, nested={"student_bytes": 77})
         f.write_text(json.dumps(rec))
     out = tmp_path / "out"
     assert main(["report", "tiny", "--results-dir", str(results), "--output", str(out)]) == 0
@@ -209,6 +209,7 @@ def test_report_adapts_to_whatever_metric_columns_records_have(tiny_run: Path, t
         assert (out / "figures" / f"{name}.png").is_file()
     cost = pd.read_csv(out / "tables" / "cost.csv")
     assert (cost["model_bytes"] == 4096).all() and (cost["method_params"] > 1000).all()
+    assert (cost["classifier_params"] == 321).all()
     assert "detail_nested_student_bytes" in pd.read_csv(out / "records.csv")
 
 
