@@ -80,13 +80,33 @@ def environment_summary(records: list[dict[str, Any]], suite: str, df: pd.DataFr
         "packages": [json.loads(x) for x in distinct("packages")],
         "git_commits": sorted({f"{e.get('git_commit')}{' (dirty)' if e.get('git_dirty') else ''}" for e in envs}),
         "commands": [c for c, _ in argv.most_common()],
-        "reproduce": reproduce_command(suite, df),
+        "reproduce": reproduce_command(suite, df, records),
     }
 
 
-def reproduce_command(suite: str, df: pd.DataFrame) -> str:
+def suite_argument(suite: str, records: list[dict]) -> str:
+    """What ``--suite`` must say to rerun ``suite``: its name if built in, else the suite file the
+    records were run with (from their command lines; a name alone would not be found)."""
+    from bench.suite import builtin_suites
+
+    if suite in builtin_suites():
+        return suite
+    for r in records:
+        argv = r.get("environment", {}).get("argv") or []
+        for i, a in enumerate(argv[:-1]):
+            if a == "--suite" and argv[i + 1] != suite:
+                return argv[i + 1]
+    return suite
+
+
+def reproduce_command(suite: str, df: pd.DataFrame, records: list[dict] | None = None) -> str:
+    """The ``bench run`` that recomputes these records. Datasets are given as the specs the
+    records were run with (``fashion-mnist[5-9]``), not their display names (``fashion-mnist-c5-9``)."""
+    records = records or []
     presets = sorted(set(df["preset"].dropna())) if "preset" in df else []
-    parts = ["bench", "run", "--suite", suite, "--datasets", ",".join(sorted(df["dataset"].unique())),
+    specs = {r["dataset"]["name"]: r["dataset"].get("spec") or r["dataset"]["name"] for r in records}
+    datasets = sorted(specs.get(d, d) for d in df["dataset"].unique())
+    parts = ["bench", "run", "--suite", suite_argument(suite, records), "--datasets", ",".join(datasets),
              "--methods", ",".join(sorted(df["method"].unique(), key=lambda m: (m != "baseline", m))),
              "--shots", ",".join(str(k) for k in sorted(df["shots"].unique())),
              "--seeds", ",".join(str(s) for s in sorted(df["seed"].unique()))]

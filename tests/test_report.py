@@ -222,3 +222,20 @@ def test_every_method_gets_its_own_colour_and_marker():
         styles = _styles([f"m{i}" for i in range(n)])
         assert len({(s["color"], s["marker"]) for s in styles.values()}) == n
         assert len({s["color"] for s in styles.values()}) == n
+
+
+def test_reproduce_command_uses_dataset_specs_and_the_suite_file():
+    """A class subset is displayed as fashion-mnist-c5-9 but only fashion-mnist[5-9] runs, and a
+    suite from a file is found by its path, not by its name."""
+    from bench.report import reproduce_command
+
+    df = pd.DataFrame({"dataset": ["fashion-mnist-c5-9"] * 2, "method": ["gan", "baseline"], "shots": [10, 10],
+                       "seed": [0, 0], "preset": ["standard"] * 2})
+    rec = {"dataset": {"name": "fashion-mnist-c5-9", "spec": "fashion-mnist[5-9]"},
+           "environment": {"argv": ["run", "--suite", "benchmarks/transfer-split.toml", "--workers", "2"]}}
+    cmd = reproduce_command("transfer-split", df, [rec, rec])
+    assert cmd == ("bench run --suite benchmarks/transfer-split.toml --datasets 'fashion-mnist[5-9]' "
+                   "--methods baseline,gan --shots 10 --seeds 0 --preset standard")
+    rec = {"dataset": {"name": "digits", "spec": "digits"}, "environment": {"argv": ["run"]}}
+    df = df.assign(dataset="digits")
+    assert reproduce_command("quick", df, [rec]).startswith("bench run --suite quick --datasets digits ")
