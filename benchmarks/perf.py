@@ -61,6 +61,23 @@ def loadavg() -> list[float]:
         return []
 
 
+def cpu_ticks() -> list[int]:
+    """The aggregate ``cpu`` line of /proc/stat (user nice system idle iowait irq softirq steal …)."""
+    try:
+        return [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    except (OSError, ValueError, IndexError):
+        return []
+
+
+def steal_share(before: list[int], after: list[int]) -> float | None:
+    """Share of CPU time the hypervisor gave to other guests between two ``cpu_ticks`` readings:
+    on a shared VM the load average misses this, and it slows every measurement alike."""
+    if len(before) < 8 or len(after) < 8:
+        return None
+    d = [a - b for a, b in zip(after, before, strict=False)][:8]
+    return round(d[7] / sum(d), 3) if sum(d) else None
+
+
 def median(xs: list[float]) -> float:
     return statistics.median(xs)
 
@@ -139,7 +156,7 @@ def harness(cell: Cell, options: RunOptions) -> tuple[float, float]:
 
 
 def compare(name: str, cell: Cell, bare, options: RunOptions, repeats: int) -> dict[str, Any]:
-    load0 = loadavg()
+    load0, ticks0 = loadavg(), cpu_ticks()
     harness(cell, options), bare()  # warm-up: dataset load, first-call allocations
     h, b = [], []
     OUTSIDE.clear()
@@ -159,7 +176,7 @@ def compare(name: str, cell: Cell, bare, options: RunOptions, repeats: int) -> d
             "outside_work_share": round(median(OUTSIDE) / median(hs), 4),
             "generation_metrics_median_s": round(median(METRICS), 3),  # excluded from harness_s
             "accuracy_harness": h[0][1], "accuracy_bare": b[0][1], "same_accuracy": same,
-            "loadavg_before": load0, "loadavg_after": loadavg()}
+            "loadavg_before": load0, "loadavg_after": loadavg(), "cpu_steal": steal_share(ticks0, cpu_ticks())}
 
 
 def part_a(options: RunOptions, repeats: int, shots: int) -> list[dict[str, Any]]:
@@ -190,14 +207,15 @@ def part_b(device: str, suite: str, work: Path, threads: int,
         results = work / f"results-{tag}"
         cmd = [sys.executable, "-m", "bench", "run", "--suite", suite, *flags, "--threads", str(threads), "--device", device,
                "--results-dir", str(results), "--reports-dir", str(work / f"reports-{tag}")]
-        load0, t = loadavg(), time.perf_counter()
+        load0, ticks0, t = loadavg(), cpu_ticks(), time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True)
         wall = time.perf_counter() - t
         if proc.returncode != 0:
             raise RuntimeError(f"{shlex.join(cmd)} failed:\n{proc.stderr[-3000:]}")
         runs[workers] = {"part": "b", "run": " ".join(flags), "command": shlex.join(["bench", *cmd[3:]]),
                          "wall_s": round(wall, 2), "records": len(list(results.rglob("*.json"))),
-                         "loadavg_before": load0, "loadavg_after": loadavg()}
+                         "loadavg_before": load0, "loadavg_after": loadavg(),
+                         "cpu_steal": steal_share(ticks0, cpu_ticks())}
     a, b = stored(work / f"results-{variants[0][0]}"), stored(work / f"results-{variants[1][0]}")
     runs[2]["speedup"] = round(runs[1]["wall_s"] / runs[2]["wall_s"], 3)
     runs[2]["records_identical_except_timings"] = a == b and len(a) > 0
@@ -259,16 +277,17 @@ def markdown(res: dict[str, Any]) -> str:
     lines += ["## (a) Harness overhead vs a bare loop (target ≤ 5 %)", "",
               "Harness times exclude the generation metrics (FID, IS, KID, memorisation, sample grid), which "
               "the bare side does not compute; their median is listed separately.", "",
-              "| cell | harness median s | bare median s | overhead (median) | overhead (min) | harness time outside the work | same accuracy | generation metrics s | load before→after |",
-              "|---|---|---|---|---|---|---|---|---|"]
+              "| cell | harness median s | bare median s | overhead (median) | overhead (min) | harness time outside the work | same accuracy | generation metrics s | load before→after | CPU steal |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in res["a"]:
         if "skipped" in r:
-            lines.append(f"| {r['name']} | – | – | skipped: {r['skipped']} | | | | | |")
+            lines.append(f"| {r['name']} | – | – | skipped: {r['skipped']} | | | | | | |")
         else:
             lines.append(f"| {r['cell']} | {r['harness_median_s']} | {r['bare_median_s']} | {100 * r['overhead']:+.1f} % | "
                          f"{100 * r['overhead_min_based']:+.1f} % | {r['harness_outside_work_median_s']} s "
                          f"({100 * r['outside_work_share']:.1f} %) | {r['same_accuracy']} | "
-                         f"{r.get('generation_metrics_median_s', 0)} | {r['loadavg_before'][:1]}→{r['loadavg_after'][:1]} |")
+                         f"{r.get('generation_metrics_median_s', 0)} | {r['loadavg_before'][:1]}→{r['loadavg_after'][:1]} | "
+                         f"{fmt_steal(r)} |")
     lines += ["", "## (b) Quick suite, 1 vs 2 workers", ""]
     if res.get("b"):
         lines += two_runs(res["b"], "Speed-up 2 vs 1 worker")
@@ -284,15 +303,20 @@ def markdown(res: dict[str, Any]) -> str:
     lines += ["", "## (d) Tiny suite through --executor ray (local instance) vs the local loop", ""]
     lines += two_runs(res["d"], "Wall-time ratio local / ray") if res.get("d") else ["not run"]
     lines += ["", "Timings are wall-clock and include whatever else the machine was doing; the load averages "
-              "(1 min) before and after each measurement are in the tables and in the JSON beside this file."]
+              "(1 min) before and after each measurement, and the share of CPU time the hypervisor gave to other "
+              "guests during it (steal, from /proc/stat), are in the tables and in the JSON beside this file."]
     return "\n".join(lines) + "\n"
 
 
+def fmt_steal(r: dict[str, Any]) -> str:
+    return "–" if r.get("cpu_steal") is None else f"{100 * r['cpu_steal']:.0f} %"
+
+
 def two_runs(rows: list[dict[str, Any]], ratio: str) -> list[str]:
-    lines = ["| run | wall s | records | load before→after |", "|---|---|---|---|"]
+    lines = ["| run | wall s | records | load before→after | CPU steal |", "|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r.get('run', r.get('workers'))} | {r['wall_s']} | {r['records']} | "
-                     f"{r['loadavg_before'][:1]}→{r['loadavg_after'][:1]} |")
+                     f"{r['loadavg_before'][:1]}→{r['loadavg_after'][:1]} | {fmt_steal(r)} |")
     r2 = rows[1]
     return lines + ["", f"{ratio}: **{r2['speedup']}×**. Records identical apart from timings and environment: "
                     f"**{r2['records_identical_except_timings']}**"
