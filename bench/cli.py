@@ -102,7 +102,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     options = RunOptions(data_root=args.data_root, results_dir=args.results_dir,
                          device=resolve_device(args.device), download=args.download, force=args.force,
                          amp=args.amp, threads=args.threads)
-    workers = args.workers if args.workers is not None else default_workers(args.threads, options.device.type)
+    if args.workers is not None:
+        workers = args.workers
+    elif args.executor == "local":  # asked for the sequential loop: the core-count default does not apply
+        workers = 1
+    else:
+        workers = default_workers(args.threads, options.device.type)
     executor = make_executor(args.executor, workers, args.ray_address, args.gpus_per_task)
     t0 = time.perf_counter()
     summary = run_suite(suite, options, executor)

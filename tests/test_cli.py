@@ -150,3 +150,10 @@ def test_report_rebuilds_from_records(tmp_path, capsys):
 def test_python_dash_m_bench_lists():
     out = subprocess.run([sys.executable, "-m", "bench", "list", "methods"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "baseline" in out.stdout and "classic" in out.stdout
+
+
+def test_executor_local_without_workers_runs_sequentially(tmp_path, capsys, monkeypatch):
+    """--executor local alone used to take the core-count --workers default and refuse it."""
+    monkeypatch.setattr("bench.executors.available_cores", lambda: 2)
+    assert run(tmp_path, "--methods", "baseline", "--shots", "1", "--seeds", "0", "--executor", "local") == 0
+    assert "1 cell(s) run" in capsys.readouterr().out
