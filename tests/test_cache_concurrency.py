@@ -30,19 +30,26 @@ def _worker(cache_dir: str, counter: str, barrier, out) -> None:
     out.put(obj["w"].sum().item())
 
 
-def test_two_spawned_processes_build_once(tmp_path: Path):
+def two_at_once(worker, tmp_path: Path, timeout: float) -> tuple[list[str], list]:
+    """Run ``worker(cache_dir, counter, barrier, out)`` in two spawned processes that start
+    together on ``tmp_path/cache``; returns (the builds logged in the counter file, their outputs)."""
     ctx = mp.get_context("spawn")
     barrier, out = ctx.Barrier(2), ctx.Queue()
     counter = tmp_path / "builds.txt"
-    procs = [ctx.Process(target=_worker, args=(str(tmp_path / "cache"), str(counter), barrier, out))
+    procs = [ctx.Process(target=worker, args=(str(tmp_path / "cache"), str(counter), barrier, out))
              for _ in range(2)]
     for p in procs:
         p.start()
     for p in procs:
-        p.join(timeout=120)
+        p.join(timeout=timeout)
     assert [p.exitcode for p in procs] == [0, 0]
-    assert len(counter.read_text().splitlines()) == 1, "the artefact was built more than once"
-    assert sorted(out.get(timeout=5) for _ in procs) == [120.0, 120.0]
+    return counter.read_text().splitlines(), [out.get(timeout=5) for _ in procs]
+
+
+def test_two_spawned_processes_build_once(tmp_path: Path):
+    builds, outputs = two_at_once(_worker, tmp_path, timeout=120)
+    assert len(builds) == 1, "the artefact was built more than once"
+    assert sorted(outputs) == [120.0, 120.0]
     path = artifact_path(tmp_path / "cache", "probe", KEY)
     assert torch.equal(torch.load(path)["w"], torch.arange(16.0).reshape(4, 4))
     assert not list(path.parent.glob("*.tmp"))
@@ -89,18 +96,8 @@ def _reference_worker(cache_dir: str, counter: str, barrier, out) -> None:
 
 
 def test_two_workers_on_empty_cache_build_the_reference_extractor_once(tmp_path: Path):
-    ctx = mp.get_context("spawn")
-    barrier, out = ctx.Barrier(2), ctx.Queue()
-    counter = tmp_path / "builds.txt"
-    procs = [ctx.Process(target=_reference_worker, args=(str(tmp_path / "cache"), str(counter), barrier, out))
-             for _ in range(2)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(timeout=300)
-    assert [p.exitcode for p in procs] == [0, 0]
-    assert len(counter.read_text().splitlines()) == 1, "both workers trained the reference classifier"
-    a, b = out.get(timeout=5), out.get(timeout=5)
+    builds, (a, b) = two_at_once(_reference_worker, tmp_path, timeout=300)
+    assert len(builds) == 1, "both workers trained the reference classifier"
     assert a == b, "the two workers got different reference classifiers"
     folder = tmp_path / "cache" / "reference-classifier"
     assert len(list(folder.glob("*.pt"))) == 1 and not list(folder.glob("*.tmp"))
