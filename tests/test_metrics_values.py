@@ -9,6 +9,7 @@ import pytest
 from pytorch_fid.fid_score import calculate_frechet_distance
 
 from bench.errors import BenchError
+from bench.metrics import kid
 from bench.metrics.fid import GaussianStats, fid_from_features, frechet_distance, gaussian_stats
 from bench.metrics.inception_score import default_splits, inception_score
 from bench.metrics.kid import kernel_inception_distance, mmd2_unbiased
@@ -114,7 +115,9 @@ def test_mmd2_matches_reference():
     assert mmd2_unbiased(x, y) == pytest.approx(reference_mmd2(x, y), rel=1e-6)
 
 
-def test_kid_matches_reference_on_the_same_subsets():
+@pytest.mark.parametrize("full_kernel_max", [0, 4096], ids=["per-subset kernels", "full kernels read by subset"])
+def test_kid_matches_reference_on_the_same_subsets(monkeypatch, full_kernel_max):
+    monkeypatch.setattr(kid, "FULL_KERNEL_MAX", full_kernel_max)
     rng = np.random.default_rng(4)
     real, fake = rng.normal(size=(40, 5)), rng.normal(0.4, 1.2, size=(30, 5))
     mean, std, m, s = kernel_inception_distance(real, fake, n_subsets=4, subset_size=20, seed=7)
