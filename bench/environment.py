@@ -43,6 +43,7 @@ def _static_environment() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "machine": platform.machine(),
+        "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
         "host": socket.gethostname(),
         "packages": pkgs,
@@ -54,10 +55,24 @@ def _static_environment() -> dict[str, Any]:
 def environment(device: torch.device, threads: int | None = None) -> dict[str, Any]:
     env = dict(_static_environment())
     env["device"] = str(device)
-    env["device_name"] = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
+    env["device_name"] = torch.cuda.get_device_name(device) if device.type == "cuda" else env["cpu_model"]
     env["threads"] = threads if threads is not None else torch.get_num_threads()
     env["argv"] = sys.argv[1:]
     return env
+
+
+def cpu_model(cpuinfo: str = "/proc/cpuinfo") -> str:
+    """The CPU's model name (Linux: /proc/cpuinfo), else what ``platform`` knows: CPU timings
+    differ several-fold between hosts of one cloud machine type, so records name the CPU."""
+    try:
+        with open(cpuinfo) as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() in ("model name", "Model", "Hardware") and value.strip():
+                    return f"{value.strip()} ({platform.machine()})"
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def git_state(repo: Path) -> tuple[str | None, bool | None]:

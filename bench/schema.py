@@ -23,7 +23,8 @@ cost            dict    classifier_trainable_params (downstream classifier after
                         for own-classifier methods), method_trainable_params (details' trainable_params:
                         what the method trains itself, e.g. an autoencoder or a source model)
 precision       str     "fp32", or "bf16-autocast" with --amp (then also part of the key); optional
-environment     dict    python, platform, packages {name: version}, git_commit, git_dirty, device, threads, host
+environment     dict    python, platform, cpu_model, cpu_count, packages {name: version}, git_commit, git_dirty,
+                        device, device_name (the GPU, or the CPU model), threads, host
 started_at      str     ISO 8601 UTC
 finished_at     str     ISO 8601 UTC
 error           dict    type, message, traceback; null when status is "ok"
