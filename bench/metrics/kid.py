@@ -10,9 +10,10 @@ subsets are reported with the subset size and count used. The kernels are small 
 (at most 1000×1000), run on one BLAS thread: faster than multi-threaded BLAS at this size, and far
 faster on a shared, loaded machine. When both sets have at most ``FULL_KERNEL_MAX`` rows (digits'
 597 test images and 1000 generated ones, say), the three kernel matrices are computed once and
-each subset reads its blocks from them: the same subsets and the same kernel values, without
-recomputing a product per subset (about 5× faster there); larger sets (Fashion-MNIST's 10000 test
-images) compute each subset's kernels as before, since their full matrices would not fit.
+each subset reads its blocks from them instead of recomputing three products: the same subsets
+and values (equal to the last bit, or within one rounding of the larger product), about 2× faster
+there. Larger sets (Fashion-MNIST's 10000 test images) compute each subset's kernels as before,
+since their full matrices would not fit.
 """
 
 from __future__ import annotations
