@@ -7,13 +7,14 @@ for features wider than the sample count. As in torch-fidelity, ``n_subsets`` su
 when a set is smaller, the subset size shrinks to the smaller set's size (at least 2). Subsets are
 drawn with a seeded ``numpy.random.RandomState`` so the value is reproducible; mean and std over
 subsets are reported with the subset size and count used. The kernels are small matrix products
-(at most 1000×1000), run on one BLAS thread: faster than multi-threaded BLAS at this size, and far
-faster on a shared, loaded machine. When both sets have at most ``FULL_KERNEL_MAX`` rows (digits'
-597 test images and 1000 generated ones, say), the three kernel matrices are computed once and
-each subset reads its blocks from them instead of recomputing three products: the same subsets
-and values (equal to the last bit, or within one rounding of the larger product), about 2× faster
-there. Larger sets (Fashion-MNIST's 10000 test images) compute each subset's kernels as before,
-since their full matrices would not fit.
+(per subset at most 1000×1000; the full matrices below at most 4096×4096), run on one BLAS
+thread: faster than multi-threaded BLAS at this size, and far faster on a shared, loaded machine.
+When both sets have at most ``FULL_KERNEL_MAX`` rows (digits' 597 test images and 1000 generated
+ones, say), the three kernel matrices are computed once and each subset reads its blocks from
+them instead of recomputing three products: the same subsets and values (equal to the last bit,
+or within one rounding of the larger product), about 2× faster there. Larger sets
+(Fashion-MNIST's 10000 test images) compute each subset's kernels, since their full matrices
+would not fit.
 """
 
 from __future__ import annotations
@@ -61,15 +62,18 @@ def kernel_inception_distance(real: np.ndarray, fake: np.ndarray, n_subsets: int
     rng = np.random.RandomState(seed)
     values = []
     with threadpool_limits(limits=1, user_api="blas"):
-        full = max(len(r), len(f)) <= FULL_KERNEL_MAX
-        if full:
+        if max(len(r), len(f)) <= FULL_KERNEL_MAX:
             krr, kff, krf = polynomial_kernel(r, r), polynomial_kernel(f, f), polynomial_kernel(r, f)
+
+            def subset_mmd2(ri: np.ndarray, fi: np.ndarray) -> float:
+                return mmd2_from_kernels(krr.take(ri, 0).take(ri, 1), kff.take(fi, 0).take(fi, 1),
+                                         krf.take(ri, 0).take(fi, 1))
+        else:
+            def subset_mmd2(ri: np.ndarray, fi: np.ndarray) -> float:
+                return mmd2_unbiased(r[ri], f[fi])
+
         for _ in range(n_subsets):
             ri = rng.choice(len(r), m, replace=False)
             fi = rng.choice(len(f), m, replace=False)
-            if full:
-                values.append(mmd2_from_kernels(krr.take(ri, 0).take(ri, 1), kff.take(fi, 0).take(fi, 1),
-                                                  krf.take(ri, 0).take(fi, 1)))
-            else:
-                values.append(mmd2_unbiased(r[ri], f[fi]))
+            values.append(subset_mmd2(ri, fi))
     return float(np.mean(values)), float(np.std(values)), m, n_subsets
