@@ -241,8 +241,9 @@ def _torchvision_idx(name: str, cls_name: str, family: str, system_name: str | N
             found = _install_system_copy(system_name, cls_name, raw_dir) if system_name else None
             if found is None:
                 looked = [str(raw_dir)] + [str(d / system_name) for d in _system_dirs()] if system_name else [str(raw_dir)]
-                how = "`apt-get install dataset-fashion-mnist` (offline) or rerun with --download" if system_name == "fashion-mnist" else "rerun with --download (needs internet)"
-                raise DatasetNotFound(f"dataset {name!r} not found (looked in {', '.join(looked)}); get it with {how}")
+                how = ("with `apt-get install dataset-fashion-mnist` (offline) or by rerunning with --download"
+                       if system_name == "fashion-mnist" else "by rerunning with --download (needs internet)")
+                raise DatasetNotFound(f"dataset {name!r} not found (looked in {', '.join(looked)}); get it {how}")
             source = f"{found} (unpacked into {raw_dir})"
         try:
             train = cls(str(root), train=True, download=download)
