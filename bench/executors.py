@@ -172,12 +172,13 @@ class ProcessExecutor(Executor):
             if clean:
                 pool.shutdown(wait=True)
             else:  # Ctrl-C, a broken worker, or the caller stopped early: drop the queue, end workers
-                pool.shutdown(wait=False, cancel_futures=True)
-                terminate = getattr(pool, "terminate_workers", None)  # Python >= 3.14
+                terminate = getattr(pool, "terminate_workers", None)  # Python >= 3.14; shuts the pool down
                 if terminate is not None:
                     terminate()
-                else:
-                    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                else:  # take the workers before shutdown(), which forgets them (pool._processes = None)
+                    procs = list((getattr(pool, "_processes", None) or {}).values())
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    for proc in procs:
                         proc.terminate()
                         proc.join(timeout=5)
 

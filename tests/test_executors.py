@@ -4,6 +4,7 @@ built once across workers, and stopping early ends the workers."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -96,10 +97,26 @@ def test_closing_the_pool_early_ends_its_workers(tmp_path: Path, probe):
     results = ProcessExecutor(2).run(jobs, options)
     first = next(results)
     assert first.cell.method == "baseline" and first.written and first.path.is_file()
+    counter = tmp_path / "n.txt"  # the probe writes its worker's pid there, then sleeps 120 s
+    deadline = time.perf_counter() + 60
+    while not counter.is_file() and time.perf_counter() < deadline:
+        time.sleep(0.1)
+    pid = int(counter.read_text().split()[0])
     t = time.perf_counter()
     results.close()
-    assert time.perf_counter() - t < 30, "closing must terminate the worker stuck in a 120 s cell"
+    assert time.perf_counter() - t < 30, "closing must not wait for the worker stuck in a 120 s cell"
+    while _alive(pid) and time.perf_counter() - t < 30:
+        time.sleep(0.1)
+    assert not _alive(pid), "closing must terminate the worker stuck in a 120 s cell"
     assert not jobs[1][1].exists()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 class _InterruptAfterOne(Executor):
