@@ -3,7 +3,8 @@
 Per classifier batch (the harness's ``augment_labelled`` hook), with probability ``prob``:
 λ ~ Beta(α, α) once for the batch, a random permutation π of the batch, and one box for the
 whole batch, as in the paper's reference code: sides ``⌊H·√(1−λ)⌋ × ⌊W·√(1−λ)⌋`` centred on a
-uniformly drawn pixel, clipped to the image. Inside the box every image takes image π(i)'s pixels
+uniformly drawn pixel, clipped to the image (the reference code's box spans ``2·⌊side/2⌋``, one
+pixel less for odd sides; here it has the stated size). Inside the box every image takes image π(i)'s pixels
 (uint8, copied exactly); the label weight is then recomputed from the box actually pasted:
 
     λ' = 1 − (box area after clipping) / (H·W)          ỹᵢ = λ'·onehot(yᵢ) + (1 − λ')·onehot(y_π(i))

@@ -18,8 +18,8 @@ pruning permanent (``prune.remove``: the weights become plain tensors with exact
 function) and records:
 weight sparsity, non-zero and total parameters, and three serialized sizes of that state dict:
 
-* ``dense_bytes``: ``torch.save`` of the dense state dict (what a masked state dict would be at
-  least: it holds ``weight_orig`` and ``weight_mask`` instead);
+* ``dense_bytes``: ``torch.save`` of the dense state dict, as the cost table measures every other
+  method's classifier (a masked state dict is larger still: ``weight_orig`` + ``weight_mask``);
 * ``model_bytes``: the sparse serialization used for the cost table — a compressed ``.npz``
   (``np.savez_compressed``) where each pruned weight is a bit mask of its non-zeros
   (``np.packbits``, 1 bit per weight) plus its non-zero values as float32, and everything else is
@@ -173,7 +173,7 @@ class Prune(Method):
             "weight_sparsity": round(zeros / self.n_weights, 6),
             "pruned_weights": zeros, "prunable_weights": self.n_weights,
             "total_params": sum(p.numel() for p in params), "nonzero_params": nonzero,
-            "dense_bytes": torch_bytes(state), "coo_bytes": torch_bytes(coo),
+            "dense_bytes": torch_bytes(final.state_dict()), "coo_bytes": torch_bytes(coo),
             "deflated_dense_bytes": len(deflated.getvalue()), "sparse_npz_bytes": len(sparse),
             "schedule": self.events,
             # the model that predicts, for the cost table: sparse size and non-zero parameters
