@@ -140,6 +140,8 @@ def cmd_list(args: argparse.Namespace) -> int:
             caps = [k for k, v in vars(cls.capabilities).items() if v]
             if cls.augment_batch is not None:
                 caps.append("augments")
+            if cls.augment_labelled is not None:
+                caps.append("mixes-labels")
             doc = (cls.__module__ and sys.modules[cls.__module__].__doc__ or "").strip().splitlines()
             print(f"{name:16s} v{cls.version}  presets: {', '.join(cls.presets)}  {' '.join(caps)}")
             if doc:

@@ -8,8 +8,11 @@ The long table from :func:`bench.aggregate.long_table` carries timings (``*_s``)
   ``detail_trainable_params`` or ``detail_model_bytes``;
 * ``classifier_params`` and ``classifier_bytes``: the size of the harness's downstream classifier,
   rebuilt from the record's classifier config and image shape (a real ``torch.save`` of its
-  state dict; no training). Methods with their own classifier report ``details["model_bytes"]``
-  and ``details["model_params"]`` for the model they predict with.
+  state dict; no training). A method whose predicting model differs from that dense classifier
+  reports ``details["model_bytes"]`` and ``details["model_params"]`` for it, and the cost table
+  shows those instead: ``distill-quant`` its int8 student (``torch.save`` bytes, parameters),
+  ``prune`` the pruned classifier (sparse serialization bytes, *non-zero* parameters), so both
+  compression methods sit on one table beside the dense classifier of every other method.
 
 Decision: the cost table averages over every finished cell of a method (all shots and seeds),
 because per-shot costs differ little except for methods whose fitting scales with the labelled

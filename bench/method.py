@@ -8,6 +8,10 @@ hooks it needs:
 
 * ``fit(data)`` — learn from the k-shot set (and the pool / a source dataset if declared);
 * ``augment_batch(x)`` — transform each uint8 training batch of the downstream classifier;
+* ``augment_labelled(x, y, num_classes)`` — transform each batch *with its labels* and return
+  ``(images, targets)``: images uint8 or float32 in [0, 1] (same shape), targets float B×K
+  probabilities; the classifier's loss becomes cross-entropy against them (mixup, cutmix). Runs
+  after ``augment_batch`` when a method has both;
 * ``generate(n_per_class)`` — labelled uint8 images added to the classifier's training data;
 * ``init_classifier(model)`` / ``on_classifier_step(model, step, total)`` — pretrained
   initialisation and fine-tuning schedules (freeze, unfreeze) of the downstream classifier;
@@ -94,6 +98,12 @@ class Method:
         """Learn from the data. Default: nothing to learn."""
 
     augment_batch: Callable[[torch.Tensor], torch.Tensor] | None = None
+
+    # A second, optional hook rather than a new signature for augment_batch, so every existing
+    # plugin (``augment_batch(x) -> x``) keeps working unchanged and a method that needs no labels
+    # never sees them. Defined as a method: ``(x uint8 B×C×H×W, y int64 B, num_classes) ->
+    # (x uint8 or float32 in [0, 1], targets float B×num_classes, rows summing to 1)``.
+    augment_labelled: Callable[[torch.Tensor, torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]] | None = None
 
     def generate(self, n_per_class: int) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError(f"{self.name} declares generates=True but has no generate()")

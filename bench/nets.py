@@ -47,8 +47,17 @@ class SmallCNN(nn.Module):
 
 
 def to_input(x: torch.Tensor) -> torch.Tensor:
-    """uint8 images -> float in [-1, 1], the input range of every network here."""
-    return x.float().div_(127.5).sub_(1.0)
+    """Images -> float32 in [-1, 1], the input range of every network here.
+
+    uint8 images (0..255) map as ``v / 127.5 - 1``; floating-point images are taken to be in
+    [0, 1] (e.g. mixup's blends, which rounding to uint8 would perturb) and map as ``2 f - 1``, so
+    ``f = v / 255`` gives the same value up to float rounding. The input is never modified.
+    """
+    if x.dtype == torch.uint8:
+        return x.float().div_(127.5).sub_(1.0)
+    if not x.is_floating_point():
+        raise TypeError(f"to_input takes uint8 images or float images in [0, 1], got {x.dtype}")
+    return x.to(torch.float32).mul(2.0).sub_(1.0)
 
 
 def count_parameters(module: nn.Module, trainable_only: bool = True) -> int:

@@ -230,6 +230,7 @@ def run_cell(cell: Cell, options: RunOptions, path: Path | None = None) -> dict[
                     model, task.x, task.y, clf_cfg, device=device,
                     seed=derive_seed("batches", ds.hash, cell.shots, cell.seed),
                     augment=method.augment_batch, extra=extra,
+                    augment_labelled=method.augment_labelled, num_classes=ds.num_classes,
                     real_fraction=config.real_fraction if caps.generates else 1.0,
                     on_step=method.on_classifier_step,
                 )

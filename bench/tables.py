@@ -175,7 +175,8 @@ def cost_tables(df: pd.DataFrame, baseline: str = "baseline") -> list[Table]:
         devices = ", ".join(sorted(set(df.loc[df["dataset"] == dataset, "device"].dropna().astype(str)))) if "device" in df else "?"
         note = (f"Mean per finished cell (all shots and seeds) on {devices}. Times are wall-clock seconds of each "
                 "phase; peak RSS is the process's resident memory; method params = parameters the method trains "
-                "itself; model size = serialized state dict of the model that predicts.")
+                "itself; model size = serialized state dict of the model that predicts (for `prune`: its sparse "
+                "serialization) and classifier params = its parameters (for `prune`: the non-zero ones).")
         tables.append(Table(f"{dataset}: cost per cell", ["method", "cells"] + [h for _, h, _ in cols], rows, note,
                             ["l", "r"] + ["r"] * len(cols)))
     return tables

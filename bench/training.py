@@ -69,6 +69,8 @@ def train_classifier(
     real_fraction: float = 1.0,
     on_step: Callable[[torch.nn.Module, int, int], None] | None = None,
     soft_targets: torch.Tensor | None = None,
+    augment_labelled: Callable[[torch.Tensor, torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]] | None = None,
+    num_classes: int | None = None,
     desc: str = "classifier",
 ) -> dict[str, float]:
     """Train ``model`` in place for ``cfg.steps`` steps; return the last step's loss.
@@ -76,10 +78,17 @@ def train_classifier(
     Batches are drawn with replacement: ``real_fraction`` of each from (x, y) and the rest from
     ``extra`` (generated or pseudo-labelled images), if given. ``augment`` maps a uint8 batch to
     a uint8 batch. ``soft_targets`` (N×classes probabilities aligned with ``x``) switch the loss to
-    cross-entropy against them, for distillation.
+    cross-entropy against them, for distillation. ``augment_labelled`` (after ``augment``) maps
+    (batch, labels, ``num_classes``) to (images, B×classes probabilities), and the loss becomes
+    cross-entropy against those (see :meth:`bench.method.Method.augment_labelled`).
     """
     if len(x) == 0:
         raise BenchError("the classifier got no training images")
+    if augment_labelled is not None:
+        if soft_targets is not None:
+            raise BenchError("augment_labelled and soft_targets cannot be combined: the hook mixes hard labels")
+        if num_classes is None:
+            raise BenchError("train_classifier needs num_classes when augment_labelled is given")
     gen = torch.Generator().manual_seed(seed)
     model.to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -96,6 +105,8 @@ def train_classifier(
             xb, yb = torch.cat([xb, extra[0][jdx]]), torch.cat([yb, extra[1][jdx]])
         if augment is not None:
             xb = augment(xb)
+        if augment_labelled is not None:
+            xb, tb = check_labelled(augment_labelled(xb, yb, num_classes), xb.shape, num_classes)
         logits = model(to_input(xb.to(device)))
         if tb is not None:
             loss = F.cross_entropy(logits, tb.to(device))
@@ -106,6 +117,30 @@ def train_classifier(
         opt.step()
     model.eval()
     return {"final_loss": float(loss.detach())}
+
+
+def check_labelled(out: object, shape: torch.Size, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``augment_labelled``'s output, checked: same image shape, uint8 or float in [0, 1] (float
+    images are clamped to [0, 1] after a check with 1e-5 slack, so a blend's rounding, e.g.
+    0.7·1 + 0.3·1 = 1.0000001, passes), and targets that are B×classes probabilities
+    (non-negative, rows summing to 1 within 1e-4)."""
+    if not (isinstance(out, tuple) and len(out) == 2):
+        raise BenchError(f"augment_labelled must return (images, targets), got {type(out).__name__}")
+    xb, tb = out
+    if not (isinstance(xb, torch.Tensor) and xb.shape == shape and (xb.dtype == torch.uint8 or xb.is_floating_point())):
+        raise BenchError(f"augment_labelled must return images of shape {tuple(shape)}, uint8 or float in [0, 1]; "
+                         f"got {getattr(xb, 'dtype', type(xb))} {tuple(getattr(xb, 'shape', ()))}")
+    if xb.is_floating_point() and xb.numel():
+        if float(xb.min()) < -1e-5 or float(xb.max()) > 1.0 + 1e-5:
+            raise BenchError(f"augment_labelled returned float images outside [0, 1] ({float(xb.min()):.3g}.."
+                             f"{float(xb.max()):.3g}); float images are read as 0 = black, 1 = white")
+        xb = xb.clamp(0.0, 1.0)
+    if not (isinstance(tb, torch.Tensor) and tb.is_floating_point() and tb.shape == (shape[0], num_classes)):
+        raise BenchError(f"augment_labelled must return float targets of shape {(shape[0], num_classes)}, "
+                         f"got {getattr(tb, 'dtype', type(tb))} {tuple(getattr(tb, 'shape', ()))}")
+    if tb.numel() and (float(tb.min()) < 0.0 or float((tb.sum(1) - 1).abs().max()) > 1e-4):
+        raise BenchError("augment_labelled must return probabilities: targets >= 0 with each row summing to 1")
+    return xb, tb.float()
 
 
 def model_predictor(model: torch.nn.Module, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:

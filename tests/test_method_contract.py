@@ -74,3 +74,29 @@ def test_generated_images_shape_dtype_labels(name, options, digits, request):
     x, y = m.generate(3)
     assert x.dtype == torch.uint8 and tuple(x.shape) == (30, *digits.image_shape)
     assert y.dtype == torch.int64 and sorted(torch.bincount(y, minlength=10).tolist()) == [3] * 10
+
+
+@pytest.mark.parametrize("name", [n for n in ALL if METHODS.get(n).augment_labelled is not None])
+def test_label_aware_hook_outputs(name, options, digits):
+    """augment_labelled: images of the batch's shape (uint8, or float in [0, 1]), targets that are
+    probabilities over the classes, and the same seed gives the same batches."""
+    from bench.method import FitData
+    from bench.runner import MethodContext
+    from bench.training import check_labelled, classifier_config
+
+    cls = METHODS.get(name)
+    task = draw_task(digits, 5, 0)
+
+    def batches(seed):
+        ctx = MethodContext(torch.device("cpu"), seed, digits.image_shape, 10, classifier_config("tiny"), options, digits)
+        m = cls(cls.make_config("tiny"), ctx)
+        m.fit(FitData(task.x, task.y, digits.classes, digits.image_shape, digits.family))
+        return [m.augment_labelled(task.x, task.y, 10) for _ in range(3)]
+
+    a, b = batches(0), batches(0)
+    for (xa, ta), (xb, tb) in zip(a, b, strict=True):
+        check_labelled((xa, ta), task.x.shape, 10)  # raises on a bad shape, range or target row
+        assert xa.dtype == torch.uint8 or xa.dtype == torch.float32
+        assert torch.equal(xa, xb) and torch.equal(ta, tb)
+        assert torch.allclose(ta.sum(1), torch.ones(len(ta)), atol=1e-5) and float(ta.min()) >= 0
+    assert any(not torch.equal(x, task.x) for x, _ in a), "the tiny preset should change some batch"
