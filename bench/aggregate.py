@@ -64,13 +64,18 @@ def ci95(values: np.ndarray) -> float:
 
 
 def summarize(df: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
-    """mean, std, ci95 and n of ``metric`` over seeds, per (dataset, method, shots); ok records only."""
+    """mean, std, ci95 and n of ``metric`` over seeds, per (dataset, method, shots); ok records only.
+    ``ci_lo``/``ci_hi``: mean ∓ ci95 clipped to the values the metric can take (:func:`metric_range`),
+    the band to draw (FID/KID bands never go below 0, accuracy bands stay in [0, 1])."""
     ok = df[(df["status"] == "ok")] if "status" in df else df
     if ok.empty or metric not in ok:
-        return pd.DataFrame(columns=["dataset", "method", "shots", "n", "mean", "std", "ci95"])
+        return pd.DataFrame(columns=["dataset", "method", "shots", "n", "mean", "std", "ci95", "ci_lo", "ci_hi"])
     g = ok.dropna(subset=[metric]).groupby(["dataset", "method", "shots"])[metric]
     out = g.agg(n="count", mean="mean", std="std").reset_index()
     out["ci95"] = g.apply(lambda s: ci95(s.to_numpy())).to_numpy()
+    lo, hi = metric_range(metric)
+    out["ci_lo"] = np.clip(out["mean"] - out["ci95"], lo, hi)
+    out["ci_hi"] = np.clip(out["mean"] + out["ci95"], lo, hi)
     return out
 
 
@@ -103,9 +108,28 @@ METRIC_INFO: list[tuple[str, str, bool | None]] = [
     (r"^accuracy$", "test accuracy", True),
     (r"^(.+)_accuracy$", "{0} accuracy", True),
     (r"^fid(_(.+))?$", "FID ({1})", False),
+    (r"^kid_norm_x1e3_(.+)$", "KID ×10³, RMS-normalised features ({0})", False),
     (r"^kid(_(.+))?$", "KID ({1})", False),
     (r"^is(_(.+))?$", "Inception score ({1})", True),
+    (r"^precision_(.+)$", "precision, k-NN ({0})", True),
+    (r"^recall_(.+)$", "recall, k-NN ({0})", True),
+    (r"^density_(.+)$", "density, k-NN ({0})", True),
+    (r"^coverage_(.+)$", "coverage, k-NN ({0})", True),
+    (r"^cas$", "CAS: accuracy when trained on generated images only", True),
     (r"^memorisation_ratio$", "memorisation ratio (NN distance generated / held-out real)", None),
+]
+
+#: (pattern, lowest, highest) values a metric can take. A mean ± CI band is clipped to this range
+#: (``summarize``'s ``ci_lo``/``ci_hi``): a t interval over a few seeds can leave it, e.g. FID < 0.
+#: KID's estimator is unbiased and can itself be slightly negative; the band is still clipped at 0,
+#: the smallest value of the distance it estimates.
+METRIC_RANGE: list[tuple[str, float, float]] = [
+    (r"^(.+_)?accuracy(_.+)?$", 0.0, 1.0),
+    (r"^(precision|recall|coverage)_.+$", 0.0, 1.0),
+    (r"^cas$", 0.0, 1.0),
+    (r"^(fid|kid|kid_norm_x1e3|density)(_.+)?$", 0.0, np.inf),
+    (r"^is(_.+)?$", 1.0, np.inf),
+    (r"^memorisation_ratio$", 0.0, np.inf),
 ]
 
 
@@ -119,6 +143,16 @@ def metric_info(name: str) -> tuple[str, bool | None] | None:
             groups = [g or "" for g in m.groups()]
             return label.format(*groups, *([""] * 3)).replace(" ()", ""), higher
     return None
+
+
+def metric_range(name: str) -> tuple[float, float]:
+    """(lowest, highest) value ``name`` can take; (-inf, inf) when not known."""
+    import re
+
+    for pattern, lo, hi in METRIC_RANGE:
+        if re.match(pattern, name):
+            return lo, hi
+    return -np.inf, np.inf
 
 
 def table_metrics(df: pd.DataFrame) -> list[str]:

@@ -245,12 +245,14 @@ def run_cell(cell: Cell, options: RunOptions, path: Path | None = None) -> dict[
             timings["eval_s"] = time.perf_counter() - t
             details = method.details()
             if caps.generates and caps.returns_real_images:
-                details["generation"] = {"skipped": "generate() returns real pool images; image-quality metrics do not apply"}
+                details["generation"] = {"skipped": "generate() returns real pool images; image-quality metrics "
+                                                    "and CAS do not apply"}
             elif caps.generates:  # after the classifier, so the metrics cannot change its result
                 from bench.metrics.generation import generation_metrics
 
                 t = time.perf_counter()
-                gen = generation_metrics(*extra, task, options, path.with_suffix(".png") if path else None)
+                gen = generation_metrics(*extra, task, options, path.with_suffix(".png") if path else None,
+                                         classifier_cfg=clf_cfg)
                 metrics.update(gen["metrics"])
                 details["generation"] = gen["details"]
                 timings["metrics_s"] = time.perf_counter() - t

@@ -14,7 +14,8 @@ dataset         dict    name, hash, source, image_shape, num_classes, n_train, n
 task            dict    shots, seed, labelled_fingerprint (equal for every method of a cell)
 classifier      dict    preset, config, config_hash; null for methods with their own classifier
 metrics         dict    accuracy, per_class_accuracy, n_test, plus method/metric extras; generating methods
-                        add fid_/kid_/is_<extractor>, memorisation_ratio (bench.metrics.generation)
+                        add fid_/kid_/kid_norm_x1e3_/is_/precision_/recall_/density_/coverage_<extractor>,
+                        memorisation_ratio and cas (bench.metrics.generation)
 details         dict    what the method reports about itself (resolved policy, parameter counts, …);
                         ``generation``: n_gen and, per extractor, dims, n_real, … or {"skipped": reason}
 timings         dict    seconds: fit_s, generate_s, train_s, eval_s, metrics_s, total_s

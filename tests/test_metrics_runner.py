@@ -96,15 +96,21 @@ def test_generating_cell_records_generation_metrics(records):
     assert rec["status"] == "ok", rec["error"]
     m, g = rec["metrics"], rec["details"]["generation"]
     for key in ("fid_domain", "kid_domain", "kid_domain_std", "is_domain", "is_domain_std",
-                "gen_label_accuracy_domain", "memorisation_ratio"):
+                "gen_label_accuracy_domain", "memorisation_ratio", "kid_norm_x1e3_domain", "kid_norm_x1e3_domain_std",
+                "precision_domain", "recall_domain", "density_domain", "coverage_domain", "cas"):
         assert isinstance(m[key], float), key
+    for key in ("precision_domain", "recall_domain", "coverage_domain", "cas"):
+        assert 0.0 <= m[key] <= 1.0, key
     assert 1.0 <= m["is_domain"] <= 10.0 and 0.0 <= m["gen_label_accuracy_domain"] <= 1.0
     dom = g["domain"]
     assert g["n_gen"] == dom["n_gen"] == 100 and dom["n_real"] == 597 and dom["dims"] == 64
     assert dom["reference_test_accuracy"] > 0.9 and dom["is_splits"] == 2 and dom["kid_subset_size"] == 100
+    assert dom["prdc_k"] == 5 and dom["kid_norm_scale"] > 0
+    cas = g["cas"]
+    assert cas["n_train"] == 100 and cas["n_test"] == 597 and cas["train_s"] > 0
     assert g["inception"] == {"skipped": g["inception"]["skipped"]}
     assert g["inception"]["skipped"].startswith("Inception weights not available")
-    assert "fid_inception" not in m and "kid_inception" not in m
+    assert not any(k.endswith("_inception") for k in m)
     assert rec["timings"]["metrics_s"] > 0
 
 
@@ -127,6 +133,27 @@ def test_memorisation_and_untrained_vs_trained(records):
     assert noise["fid_domain"] > 5 * mean["fid_domain"] and noise["fid_domain"] > 5 * copy["fid_domain"]
     assert noise["kid_domain"] > 5 * mean["kid_domain"]
     assert copy["gen_label_accuracy_domain"] > 0.9 and noise["gen_label_accuracy_domain"] < 0.5
+    assert noise["kid_norm_x1e3_domain"] > 5 * mean["kid_norm_x1e3_domain"]
+    # noise lies outside nearly every real k-NN ball and covers almost none; real copies lie inside
+    assert noise["precision_domain"] < 0.2 and noise["coverage_domain"] < 0.05 and noise["density_domain"] < 0.1
+    assert copy["precision_domain"] > 0.8 and copy["coverage_domain"] > 2 * noise["coverage_domain"]
+    # a classifier trained on the copied real images beats one trained on noise (chance ~0.1)
+    assert copy["cas"] > 0.3 and noise["cas"] < 0.2
+
+
+def test_prdc_refused_in_the_details_when_k_is_not_below_the_sample_count(shared_options):
+    from bench.datasets import load_dataset
+    from bench.metrics.generation import GenerationConfig, generation_metrics
+    from bench.tasks import draw_task
+
+    ds = load_dataset("digits")
+    x = ds.train_x[:100]
+    gen = generation_metrics(x, ds.train_y[:100], draw_task(ds, 2, 0), shared_options,
+                             cfg=GenerationConfig(extractors=("domain",), prdc_k=100))
+    assert gen["details"]["domain"]["prdc"].startswith(
+        "refused: precision/recall/density/coverage with k=100 need more than k samples in each set")
+    assert "precision_domain" not in gen["metrics"] and "fid_domain" in gen["metrics"]
+    assert gen["details"]["cas"] == {"skipped": "no downstream classifier config given"} and "cas" not in gen["metrics"]
 
 
 def test_metrics_are_deterministic(records, shared_options):
@@ -145,6 +172,7 @@ def test_no_generation_metrics_for_methods_that_do_not_generate(shared_options, 
     path = tmp_path / "baseline.json"
     rec = run_cell(Cell("metrics", "digits", "baseline", 2, 0, "tiny", {}, "tiny", {}, 0), shared_options, path)
     assert rec["status"] == "ok"
-    assert not any(k.startswith(("fid", "kid", "is_", "memorisation")) for k in rec["metrics"])
+    assert not any(k.startswith(("fid", "kid", "is_", "memorisation", "precision", "recall", "density", "coverage",
+                                 "cas")) for k in rec["metrics"])
     assert "generation" not in rec["details"] and rec["timings"]["metrics_s"] == 0.0
     assert not path.with_suffix(".png").exists()

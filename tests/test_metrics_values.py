@@ -141,3 +141,86 @@ def test_kid_small_samples_shrink_the_subset_and_same_distribution_is_near_zero(
     assert abs(mean) < 0.1 * far
     with pytest.raises(BenchError, match="at least 2"):
         kernel_inception_distance(real, fake[:1])
+
+
+# --- the same numbers from torch-fidelity 0.4 (test extra), on the same features -----------------
+
+def test_kid_equals_torch_fidelity_on_the_same_features_and_subsets():
+    import torch
+    import torch_fidelity.metric_kid as tf  # test extra: required, never skipped
+
+    rng = np.random.default_rng(8)
+    real, fake = rng.normal(1.0, 2.0, size=(120, 12)), rng.normal(1.2, 2.2, size=(80, 12))
+    ref = tf.kid_features_to_metric(torch.from_numpy(real), torch.from_numpy(fake), kid_subsets=15,
+                                    kid_subset_size=50, rng_seed=11, verbose=False)
+    mean, std, m, s = kernel_inception_distance(real, fake, n_subsets=15, subset_size=50, seed=11)
+    assert (m, s) == (50, 15)
+    assert mean == pytest.approx(ref[tf.KEY_METRIC_KID_MEAN], rel=1e-6)
+    assert std == pytest.approx(ref[tf.KEY_METRIC_KID_STD], rel=1e-6)
+    # the normalised variant is torch-fidelity's KID of the features divided by their RMS coordinate
+    scale = kid.rms_scale(real)
+    assert scale == pytest.approx(float(np.sqrt((real ** 2).mean())), rel=1e-12)
+    (means, stds), _, _ = kid.kid_at_scales(real, fake, (1.0, scale), n_subsets=15, subset_size=50, seed=11)
+    ref_n = tf.kid_features_to_metric(torch.from_numpy(real / scale), torch.from_numpy(fake / scale), kid_subsets=15,
+                                      kid_subset_size=50, rng_seed=11, verbose=False)
+    assert means[0] == mean and stds[0] == std  # scale 1 is kernel_inception_distance, to the bit
+    assert means[1] == pytest.approx(ref_n[tf.KEY_METRIC_KID_MEAN], rel=1e-6)
+    assert stds[1] == pytest.approx(ref_n[tf.KEY_METRIC_KID_STD], rel=1e-6)
+
+
+def test_normalised_kid_does_not_depend_on_the_feature_scale():
+    rng = np.random.default_rng(9)
+    real, fake = rng.normal(0.5, 1.0, size=(90, 6)), rng.normal(0.8, 1.0, size=(70, 6))
+    vals = []
+    for c in (1.0, 37.0):  # a raw KID changes by up to c⁶; the normalised one not at all
+        r, f = c * real, c * fake
+        (means, _), _, _ = kid.kid_at_scales(r, f, (1.0, kid.rms_scale(r)), n_subsets=5, subset_size=40, seed=0)
+        vals.append(means)
+    assert vals[1][0] > 1e3 * vals[0][0]
+    assert vals[1][1] == pytest.approx(vals[0][1], rel=1e-9)
+    with pytest.raises(BenchError, match="root-mean-square"):
+        kid.rms_scale(np.zeros((5, 3)))
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    e = np.exp(logits - logits.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+@pytest.mark.parametrize("n,splits", [(200, 10), (150, 3)])
+def test_inception_score_equals_torch_fidelity_on_the_same_probabilities(n, splits):
+    import torch
+    import torch_fidelity.metric_isc as tf
+
+    logits = np.random.default_rng(n).normal(0, 2.5, size=(n, 10))
+    p = _softmax(logits)
+    # torch-fidelity takes logits (softmax inside); log p gives the same p, split in the given order
+    ref = tf.isc_features_to_metric(torch.from_numpy(np.log(p)), splits=splits, shuffle=False)
+    mean, std, _ = inception_score(p, splits, order_seed=None)
+    assert mean == pytest.approx(ref[tf.KEY_METRIC_ISC_MEAN], rel=1e-6)
+    assert std == pytest.approx(ref[tf.KEY_METRIC_ISC_STD], rel=1e-6)
+    # with its shuffle: the same rows in its RandomState(2020) order
+    ref_s = tf.isc_features_to_metric(torch.from_numpy(logits), splits=splits, shuffle=True, rng_seed=2020)
+    order = np.random.RandomState(2020).permutation(n)
+    mean_s, std_s, _ = inception_score(p[order], splits, order_seed=None)
+    assert mean_s == pytest.approx(ref_s[tf.KEY_METRIC_ISC_MEAN], rel=1e-6)
+    assert std_s == pytest.approx(ref_s[tf.KEY_METRIC_ISC_STD], rel=1e-6)
+
+
+def test_kid_and_is_equal_torch_fidelity_on_digits_domain_features(digits, shared_options):
+    import torch
+    import torch_fidelity.metric_isc as tf_isc
+    import torch_fidelity.metric_kid as tf_kid
+
+    from bench.metrics.feature_extractors import get_extractor
+
+    ext = get_extractor("domain", digits, shared_options.cache_dir, torch.device("cpu"))
+    real, fake = ext.features(digits.test_x), ext.features(digits.train_x[:300])
+    ref = tf_kid.kid_features_to_metric(torch.from_numpy(real), torch.from_numpy(fake), kid_subsets=10,
+                                        kid_subset_size=300, rng_seed=3, verbose=False)
+    mean, std, _, _ = kernel_inception_distance(real, fake, n_subsets=10, subset_size=300, seed=3)
+    assert mean == pytest.approx(ref[tf_kid.KEY_METRIC_KID_MEAN], rel=1e-6)
+    assert std == pytest.approx(ref[tf_kid.KEY_METRIC_KID_STD], rel=1e-6)
+    p = ext.probs(digits.train_x[:300])
+    ref = tf_isc.isc_features_to_metric(torch.from_numpy(np.log(p)), splits=5, shuffle=False)
+    assert inception_score(p, 5, order_seed=None)[0] == pytest.approx(ref[tf_isc.KEY_METRIC_ISC_MEAN], rel=1e-6)
