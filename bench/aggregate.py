@@ -170,37 +170,24 @@ def column_mde(df: pd.DataFrame, metric: str = "accuracy", baseline: str = "base
 # Paper-table statistics: which metrics, which direction, significance marks, Holm, equivalence.
 # ---------------------------------------------------------------------------------------------
 
-#: (pattern, label, higher_is_better). Metrics matching none are kept in the long table only.
-#: ``None`` = no "better" direction (e.g. memorisation ratio: < 1 flags copying, > 1 is not "better").
-METRIC_INFO: list[tuple[str, str, bool | None]] = [
-    (r"^accuracy$", "test accuracy", True),
-    (r"^(.+)_accuracy$", "{0} accuracy", True),
-    (r"^fid(_(.+))?$", "FID ({1})", False),
-    (r"^kid(_(.+))?$", "KID ({1})", False),
-    (r"^is(_(.+))?$", "Inception score ({1})", True),
-    (r"^memorisation_ratio$", "memorisation ratio (NN distance generated / held-out real)", None),
-]
-
-
 def metric_info(name: str) -> tuple[str, bool | None] | None:
-    """(label, higher_is_better) for a table metric, or None if it is not a table metric."""
-    import re
+    """(human title, higher_is_better) for a table metric, or None if it is not a table metric
+    (see bench.metric_catalog, which says so for every metric the report knows)."""
+    from bench.metric_catalog import describe
 
-    for pattern, label, higher in METRIC_INFO:
-        m = re.match(pattern, name)
-        if m:
-            groups = [g or "" for g in m.groups()]
-            return label.format(*groups, *([""] * 3)).replace(" ()", ""), higher
-    return None
+    m = describe(name)
+    return (m.title, m.higher) if m else None
 
 
 def table_metrics(df: pd.DataFrame) -> list[str]:
-    """The metric columns present in ``df`` that get summary tables, accuracy first. Left out:
-    within-cell spreads (``*_std``, e.g. IS over splits) and facts about the metric machinery
-    (``detail_generation_*``, e.g. the reference classifier's own test accuracy)."""
-    cols = [c for c in df.columns if metric_info(c) is not None and pd.api.types.is_numeric_dtype(df[c])
+    """The metric columns present in ``df`` that get summary tables, in the catalogue's order
+    (accuracy first). Left out: within-cell spreads (``*_std``, e.g. IS over splits) and facts about
+    the metric machinery (``detail_generation_*``, e.g. the reference classifier's own accuracy)."""
+    from bench.metric_catalog import describe
+
+    cols = [c for c in df.columns if describe(c) is not None and pd.api.types.is_numeric_dtype(df[c])
             and df[c].notna().any() and not c.endswith("_std") and not c.startswith("detail_generation_")]
-    return sorted(cols, key=lambda c: (c != "accuracy", not c.endswith("accuracy"), c))
+    return sorted(cols, key=lambda c: (describe(c).order, c))
 
 
 def holm(p_values: Iterable[float]) -> np.ndarray:
