@@ -72,7 +72,7 @@ def test_lower_is_better_metrics_flip_best_and_direction():
     base = [40.0, 42.0, 41.0, 43.0]
     df = frame({"baseline": base, "gan": [b - 10 + d for b, d in zip(base, [0.1, -0.2, 0.3, 0.0], strict=True)]},
                metric="fid_domain")
-    assert metric_info("fid_domain") == ("FID (domain)", False)
+    assert metric_info("fid_domain") == ("FID (domain features)", False)
     assert table_metrics(df) == ["fid_domain"]
     extra = df.assign(is_domain_std=0.1, detail_generation_domain_reference_test_accuracy=0.9, is_domain=1.5)
     assert table_metrics(extra) == ["fid_domain", "is_domain"]  # spreads and metric-machinery facts are not tables
