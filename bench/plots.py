@@ -50,12 +50,17 @@ def _save(fig: plt.Figure, out: Path, name: str) -> Path:
 
 def method_styles(methods, baseline: str = "baseline") -> dict[str, dict]:
     """The one colour/marker mapping of a report: the baseline dark grey, every other method a
-    colour by its place in the sorted list (tab10 up to ten methods; beyond that tab20, whose
-    neighbours are light/dark pairs of one hue, so the marker differs too)."""
+    colour by its place in the sorted list (tab10 up to ten methods; beyond that tab20's ten dark
+    shades first, then its light ones, which pair with a dark one of the same hue, so the marker
+    differs too)."""
     others = sorted(m for m in set(methods) if m != baseline)
-    cmap = plt.get_cmap("tab10" if len(others) <= 10 else "tab20")
-    styles = {m: {"color": cmap(i % cmap.N), "marker": MARKERS[i % len(MARKERS)] if len(others) > 10 else "o"}
-              for i, m in enumerate(others)}
+    if len(others) <= 10:
+        colours = [plt.get_cmap("tab10")(i) for i in range(len(others))]
+    else:
+        tab20 = plt.get_cmap("tab20")
+        colours = [tab20((2 * i) % 20 + (i // 10) % 2) for i in range(len(others))]
+    styles = {m: {"color": c, "marker": MARKERS[i % len(MARKERS)] if len(others) > 10 else "o"}
+              for i, (m, c) in enumerate(zip(others, colours, strict=True))}
     styles[baseline] = {"color": BASELINE_COLOR, "marker": "s"}
     return styles
 
@@ -120,7 +125,8 @@ def metric_vs_shots(df: pd.DataFrame, metric: str, out: Path, baseline: str = "b
     fig.supxlabel("labelled images per class (shots, log scale)", fontsize=9)
     n = int(summ["n"].max())
     base_note = f"; dashed grey: {baseline}" if baseline in set(summ["method"]) else ""
-    fig.suptitle(f"{info.title if info else metric}: mean ± 95 % CI over n = {n} seeds{base_note}", fontsize=10)
+    title = f"{info.title if info else metric}: mean ± 95 % CI over n = {n} seeds{base_note}"
+    fig.suptitle("\n".join(textwrap.wrap(title, 40 * ncols)), fontsize=10)
     fig.tight_layout()
     return _save(fig, out, f"{metric}_vs_shots")
 
