@@ -216,7 +216,8 @@ def test_report_adapts_to_whatever_metric_columns_records_have(tiny_run: Path, t
     shutil.copytree(tiny_run / "results", results)
     for i, f in enumerate(sorted(results.rglob("*.json"))):
         rec = json.loads(f.read_text())
-        rec["metrics"].update(fid_domain=30.0 + i, kid_domain=0.01 * i, memorisation_ratio=1.0 + 0.01 * i)
+        rec["metrics"].update(fid_domain=30.0 + i, kid_domain=0.01 * i, memorisation_ratio=1.0 + 0.01 * i,
+                              precision_domain=0.5 + 0.01 * i, cas=0.4 + 0.01 * i)
         rec["details"].update(trainable_params=1000 + i, model_bytes=4096, model_params=321, nested={"student_bytes": 77})
         f.write_text(json.dumps(rec))
     out = tmp_path / "out"
@@ -225,7 +226,12 @@ def test_report_adapts_to_whatever_metric_columns_records_have(tiny_run: Path, t
     assert "digits: FID (domain features)" in md and "digits: KID (domain features)" in md and "Memorisation ratio" in md
     mem = md.split("Memorisation ratio")[1].split("####")[0]
     assert "**" not in mem and "†" not in mem and "no better direction" in mem
-    for name in ("fid_domain_vs_shots", "kid_domain_vs_shots", "memorisation_ratio_vs_shots"):
+    # metrics another part of augbench adds appear by their catalogue entry: title, section, glossary
+    assert "digits: Precision (domain features)" in md and "digits: Classification Accuracy Score (CAS)" in md
+    html = (out / "index.html").read_text()
+    assert '<section id="metric-precision_domain"><h2>Precision (domain features)</h2>' in html
+    assert "Kynkäänniemi" in html and "Ravuri &amp; Vinyals" in html
+    for name in ("fid_domain_vs_shots", "kid_domain_vs_shots", "memorisation_ratio_vs_shots", "cas_vs_shots"):
         assert (out / "figures" / f"{name}.png").is_file()
     cost = pd.read_csv(out / "tables" / "cost.csv")
     assert (cost["model_bytes"] == 4096).all() and (cost["method_params"] > 1000).all()

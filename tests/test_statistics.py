@@ -161,3 +161,40 @@ def test_column_mde_pools_paired_spread_over_the_column():
     assert col["n_pairs"] == 4 and col["sd"] == pytest.approx(pooled)
     assert col["mde"] == pytest.approx(mde_effect_size(4) * pooled)
     assert column_mde(frame({"baseline": [0.5], "a": [0.6]})).empty  # one pair: no spread, no MDE
+
+
+# ------------------------------------------------------------------------------ metric catalogue
+
+def test_catalogue_gives_every_known_metric_a_human_title_and_direction():
+    from bench.metric_catalog import describe
+
+    expected = {
+        "accuracy": ("Test accuracy", True), "fid_domain": ("FID (domain features)", False),
+        "kid_inception": ("KID (Inception features)", False), "is_domain": ("Inception Score (domain features)", True),
+        "precision_domain": ("Precision (domain features)", True), "recall_domain": ("Recall (domain features)", True),
+        "density_domain": ("Density (domain features)", True), "coverage_domain": ("Coverage (domain features)", True),
+        "cas": ("Classification Accuracy Score (CAS)", True), "cas_domain": ("Classification Accuracy Score (CAS)", True),
+        "memorisation_ratio": ("Memorisation ratio", None),
+        "detail_pseudo_label_true_accuracy": ("Pseudo-label correctness", True),
+        "gen_label_accuracy_domain": ("Generated-label agreement (domain features)", True),
+        "student_fp32_accuracy": ("Student accuracy (fp32, before quantisation)", True),
+    }
+    for key, (title, higher) in expected.items():
+        m = describe(key)
+        assert (m.title, m.higher) == (title, higher), key
+        assert m.glossary and "_" not in m.title
+    for key in ("kid_domain_std", "is_domain_std", "detail_generation_domain_reference_test_accuracy", "fit_s"):
+        assert describe(key) is None, key
+    assert describe("fid_domain").lo == 0 and describe("accuracy").hi == 1  # CI bands are clipped to these
+
+
+def test_a_new_catalogue_entry_is_all_a_new_metric_needs(monkeypatch):
+    from bench import metric_catalog
+    from bench.metric_catalog import MetricSpec, describe
+
+    df = frame({"gan": [0.1, 0.2]}, metric="sharpness_domain")
+    assert describe("sharpness_domain") is None and table_metrics(df) == []
+    entry = MetricSpec(r"^sharpness(?:_(?P<space>[a-z0-9]+))?$", "Sharpness ({space})", True, "", "How sharp.", 0)
+    monkeypatch.setattr(metric_catalog, "CATALOG", [*metric_catalog.CATALOG, entry])
+    assert table_metrics(df) == ["sharpness_domain"]
+    assert metric_info("sharpness_domain") == ("Sharpness (domain features)", True)
