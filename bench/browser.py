@@ -58,6 +58,8 @@ LAYOUT_JS = """() => {
   }
   return {
     viewport: innerWidth, page_width: document.documentElement.scrollWidth,
+    content_width: (() => { const cs = getComputedStyle(document.body);
+      return document.body.getBoundingClientRect().width - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight); })(),
     cells: cells, overlaps: overlaps,
     images: [...document.images].map(i => ({alt: i.alt, cls: i.className, w: i.getBoundingClientRect().width,
                                            natural: i.naturalWidth, complete: i.complete,
