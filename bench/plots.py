@@ -1,19 +1,24 @@
 """Figures from a long table (matplotlib, Agg): each is written as PNG and SVG.
 
-* ``accuracy_vs_shots`` — mean test accuracy per method against shots per class (log axis), 95 % CI band;
-* ``<metric>_vs_shots`` — the same for generation metrics (FID, KID, IS, memorisation) when records have them;
-* ``gain_heatmap`` — paired accuracy gain over the baseline (percentage points), method × shots, with
-  the significance marks of the tables;
+* ``accuracy_gain_heatmap`` — the verdict: paired accuracy gain over the baseline (percentage
+  points), method × shots per dataset, with the tables' Holm-corrected marks and each column's MDE;
+* ``<metric>_vs_shots`` — small multiples, one panel per method: its mean against shots per class
+  (log axis) with the 95 % CI band, the baseline drawn in every panel for reference where it has
+  the metric; bands are clipped to the metric's range (FID, KID ≥ 0; accuracies in [0, 1]);
 * ``accuracy_vs_cost`` — mean accuracy against mean compute seconds per cell (fit + generate + train),
   one panel per shot count, Pareto front (no other method is both cheaper and more accurate) marked;
-* ``sample_grids`` — a montage of the sample-grid PNGs that generating cells write beside their record.
+* ``sample_grids`` — a montage of the sample-grid PNGs that generating cells write beside their
+  record (the HTML report shows the grids themselves, large, see :func:`sample_grid_files`).
 
-Legends sit outside the axes; axes carry units. SVGs are written with a fixed hash salt and no
-date so that re-rendering the same records gives the same files.
+Every figure colours a method with :func:`method_styles` over all the methods of the report, so a
+method has one colour throughout; the baseline is always dark grey. Legends sit outside the axes;
+axes carry units. SVGs are written with a fixed hash salt and no date so that re-rendering the
+same records gives the same files.
 """
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -24,10 +29,14 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
 
-from bench.aggregate import metric_info, paired_vs_baseline, significance, summarize  # noqa: E402
+from bench.aggregate import column_mde, paired_vs_baseline, summarize  # noqa: E402
+from bench.metric_catalog import describe  # noqa: E402
 
 plt.rcParams.update({"svg.hashsalt": "augbench", "figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3,
                      "axes.spines.top": False, "axes.spines.right": False, "font.size": 10})
+
+BASELINE_COLOR = "#333333"
+MARKERS = "os^Dv"
 
 
 def _save(fig: plt.Figure, out: Path, name: str) -> Path:
@@ -39,15 +48,21 @@ def _save(fig: plt.Figure, out: Path, name: str) -> Path:
     return png
 
 
-MARKERS = "os^Dv"
-
-
-def _styles(methods: list[str]) -> dict[str, dict]:
-    """A colour and a marker per method, no two methods alike: tab10 up to ten methods; beyond
-    that tab20, whose neighbours are light/dark pairs of one hue, so the marker differs too."""
-    cmap = plt.get_cmap("tab10" if len(methods) <= 10 else "tab20")
-    return {m: {"color": cmap(i % cmap.N), "marker": MARKERS[i % len(MARKERS)] if len(methods) > 10 else "o"}
-            for i, m in enumerate(methods)}
+def method_styles(methods, baseline: str = "baseline") -> dict[str, dict]:
+    """The one colour/marker mapping of a report: the baseline dark grey, every other method a
+    colour by its place in the sorted list (tab10 up to ten methods; beyond that tab20's ten dark
+    shades first, then its light ones, which pair with a dark one of the same hue, so the marker
+    differs too)."""
+    others = sorted(m for m in set(methods) if m != baseline)
+    if len(others) <= 10:
+        colours = [plt.get_cmap("tab10")(i) for i in range(len(others))]
+    else:
+        tab20 = plt.get_cmap("tab20")
+        colours = [tab20((2 * i) % 20 + (i // 10) % 2) for i in range(len(others))]
+    styles = {m: {"color": c, "marker": MARKERS[i % len(MARKERS)] if len(others) > 10 else "o"}
+              for i, (m, c) in enumerate(zip(others, colours, strict=True))}
+    styles[baseline] = {"color": BASELINE_COLOR, "marker": "s"}
+    return styles
 
 
 def _order(methods, baseline: str) -> list[str]:
@@ -55,77 +70,106 @@ def _order(methods, baseline: str) -> list[str]:
     return list(dict.fromkeys(([baseline] if baseline in methods else []) + sorted(methods)))
 
 
-def metric_vs_shots(df: pd.DataFrame, metric: str, out: Path, baseline: str = "baseline") -> Path | None:
+def _band(metric: str, y: np.ndarray, ci: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """mean ± CI, clipped to the metric's range (a t interval over 2-3 seeds leaves it easily)."""
+    info = describe(metric)
+    lo, hi = y - ci, y + ci
+    if info is not None:
+        lo, hi = np.clip(lo, info.lo, info.hi), np.clip(hi, info.lo, info.hi)
+    return lo, hi
+
+
+def metric_vs_shots(df: pd.DataFrame, metric: str, out: Path, baseline: str = "baseline",
+                    styles: dict[str, dict] | None = None, ncols: int = 4) -> Path | None:
+    """Small multiples: one panel per (dataset, method), the baseline in grey behind each method."""
     summ = summarize(df, metric)
     if summ.empty:
         return None
-    label = (metric_info(metric) or (metric, None))[0]
-    datasets = sorted(summ["dataset"].unique())
-    methods = _order(summ["method"].unique(), baseline)
-    styles = _styles(methods)
-    fig, axes = plt.subplots(1, len(datasets), figsize=(5.2 * len(datasets), 3.8), squeeze=False)
-    for ax, dataset in zip(axes[0], datasets, strict=True):
+    info = describe(metric)
+    label = info.axis_label if info else metric
+    styles = styles or method_styles(df["method"].unique(), baseline)
+    panels = [(d, m) for d in sorted(summ["dataset"].unique())
+              for m in _order(summ.loc[summ["dataset"] == d, "method"].unique(), baseline)
+              if m != baseline or (summ.loc[summ["dataset"] == d, "method"] == baseline).all()]
+    ncols = min(ncols, len(panels))
+    nrows = -(-len(panels) // ncols)
+    fig, grid = plt.subplots(nrows, ncols, figsize=(2.9 * ncols + 0.6, 2.5 * nrows + 0.9), squeeze=False,
+                             sharex=True, sharey=True)
+    for ax in list(grid.flat)[len(panels):]:
+        ax.set_visible(False)
+    for ax, (dataset, m) in zip(grid.flat, panels, strict=False):
         s = summ[summ["dataset"] == dataset]
-        for m in methods:
-            r = s[s["method"] == m].sort_values("shots")
+        for who in ([baseline] if m != baseline else []) + [m]:
+            r = s[s["method"] == who].sort_values("shots")
             if r.empty:
                 continue
             x, y, ci = r["shots"].to_numpy(), r["mean"].to_numpy(), np.nan_to_num(r["ci95"].to_numpy())
-            ax.plot(x, y, **styles[m], label=m, lw=2 if m == baseline else 1.5,
-                    ls="--" if m == baseline else "-")
-            lo, hi = y - ci, y + ci
-            if metric.endswith("accuracy"):  # a t interval over 2-3 seeds can leave [0, 1]: clip the band
-                lo, hi = np.clip(lo, 0, 1), np.clip(hi, 0, 1)
-            ax.fill_between(x, lo, hi, color=styles[m]["color"], alpha=0.15, lw=0)
+            lo, hi = _band(metric, y, ci)
+            st = styles.get(who, {"color": "C0", "marker": "o"})
+            ax.plot(x, y, color=st["color"], marker=st["marker"], ms=4, lw=1.8 if who == m else 1.2,
+                    ls="--" if who == baseline and who != m else "-", label=who, zorder=3 if who == m else 2)
+            ax.fill_between(x, lo, hi, color=st["color"], alpha=0.18 if who == m else 0.08, lw=0)
+            if len(x) == 1:  # one shot count: a band has no width, show the interval as an error bar
+                ax.errorbar(x, y, yerr=[y - lo, hi - y], color=st["color"], capsize=3, lw=1)
+        ax.set_title(m + (f" ({dataset})" if summ["dataset"].nunique() > 1 else ""), fontsize=9,
+                     color=styles.get(m, {}).get("color", "k"))
         shots = sorted(s["shots"].unique())
         ax.set_xscale("log")
         ax.set_xticks(shots, [str(k) for k in shots])
         ax.minorticks_off()
-        ax.set_xlabel("labelled images per class (shots, log scale)")
-        ax.set_ylabel(label + (" (fraction correct)" if metric == "accuracy" else ""))
-        ax.set_title(f"{dataset}: {label}\nmean ± 95 % CI over n = {int(s['n'].max())} seeds", fontsize=10)
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), title="method", frameon=False)
+        if len(shots) == 1:
+            ax.set_xlim(shots[0] / 1.5, shots[0] * 1.5)
+        ax.tick_params(labelbottom=True, labelsize=8)  # sharex hides them above the last row
+    for ax in grid[:, 0]:
+        ax.set_ylabel("\n".join(textwrap.wrap(label, 28)), fontsize=9)
+    fig.supxlabel("labelled images per class (shots, log scale)", fontsize=9)
+    n = int(summ["n"].max())
+    base_note = f"; dashed grey: {baseline}" if baseline in set(summ["method"]) else ""
+    title = f"{info.title if info else metric}: mean ± 95 % CI over n = {n} seeds{base_note}"
+    fig.suptitle("\n".join(textwrap.wrap(title, 40 * ncols)), fontsize=10)
     fig.tight_layout()
     return _save(fig, out, f"{metric}_vs_shots")
 
 
-def gain_heatmap(df: pd.DataFrame, out: Path, metric: str = "accuracy", baseline: str = "baseline") -> Path | None:
+def gain_heatmap(df: pd.DataFrame, out: Path, metric: str = "accuracy", baseline: str = "baseline",
+                 alpha: float = 0.05) -> Path | None:
     paired = paired_vs_baseline(df, metric, baseline)
     if paired.empty:
         return None
-    sig = significance(df, metric, True, baseline)
+    mdes = column_mde(df, metric, baseline)
     datasets = sorted(paired["dataset"].unique())
     n_methods = paired["method"].nunique()
-    fig, axes = plt.subplots(1, len(datasets), figsize=(3.2 + 1.2 * paired["shots"].nunique() * len(datasets),
-                                                         1.8 + 0.5 * n_methods), squeeze=False)
+    n_shots = paired["shots"].nunique()
+    fig, axes = plt.subplots(1, len(datasets), figsize=(2.6 + 1.25 * n_shots * len(datasets), 1.5 + 0.42 * n_methods),
+                             squeeze=False)
     lim = max(1e-9, float(np.nanmax(np.abs(paired["diff"]))) * 100)
     for ax, dataset in zip(axes[0], datasets, strict=True):
         p = paired[paired["dataset"] == dataset]
         methods = sorted(p["method"].unique())
         shots = sorted(p["shots"].unique())
         grid = np.full((len(methods), len(shots)), np.nan)
+        marks = {}
         for i, m in enumerate(methods):
             for j, k in enumerate(shots):
                 r = p[(p["method"] == m) & (p["shots"] == k)]
                 if len(r):
                     grid[i, j] = r["diff"].iat[0] * 100
+                    ph = r["p_holm"].iat[0]
+                    marks[i, j] = ("↑" if grid[i, j] > 0 else "↓") if ph < alpha and grid[i, j] != 0 else ""
         im = ax.imshow(grid, cmap="RdBu", vmin=-lim, vmax=lim, aspect="auto")
-        for i, m in enumerate(methods):
-            for j, k in enumerate(shots):
-                if np.isnan(grid[i, j]):
-                    continue
-                s = sig[(sig["dataset"] == dataset) & (sig["method"] == m) & (sig["shots"] == k)]
-                mark = {1: "↑", -1: "↓"}.get(int(s["vs_base"].iat[0]), "") if len(s) else ""
-                ax.text(j, i, f"{grid[i, j]:+.1f}{mark}", ha="center", va="center", fontsize=9,
-                        color="white" if abs(grid[i, j]) > 0.6 * lim else "black")
-        ax.set_xticks(range(len(shots)), [f"{k}-shot" for k in shots])
+        for (i, j), mark in marks.items():
+            ax.text(j, i, f"{grid[i, j]:+.1f}{mark}", ha="center", va="center", fontsize=9,
+                    fontweight="bold" if mark else "normal",
+                    color="white" if abs(grid[i, j]) > 0.6 * lim else "black")
+        md = mdes[mdes["dataset"] == dataset].set_index("shots")["mde"]
+        ax.set_xticks(range(len(shots)), [f"{k}-shot" + (f"\nMDE {md[k] * 100:.1f}" if k in md.index else "")
+                                          for k in shots])
         ax.set_yticks(range(len(methods)), methods)
         ax.grid(False)
-        ax.set_title(f"{dataset}: {metric} gain over {baseline}", fontsize=10)
-        ax.set_xlabel("labelled images per class")
-        fig.colorbar(im, ax=ax, label="Δ accuracy (pp)")
-    fig.text(0.0, -0.02, "↑/↓: paired t-test over seeds, Holm-corrected, α = 0.05", fontsize=8)
+        ax.set_title(f"{dataset}: gain over {baseline}", fontsize=10)
+        fig.colorbar(im, ax=ax, label=f"Δ {metric} (pp)")
+    fig.text(0.0, -0.03, "bold ↑/↓: paired t-test over seeds, Holm-corrected per column, α = 0.05; "
+             "MDE: smallest gain (pp) detectable with power 0.8", fontsize=8)
     fig.tight_layout()
     return _save(fig, out, f"{metric}_gain_heatmap")
 
@@ -141,7 +185,8 @@ def pareto_front(cost: np.ndarray, value: np.ndarray) -> np.ndarray:
     return np.array(front, dtype=int)
 
 
-def accuracy_vs_cost(df: pd.DataFrame, out: Path, baseline: str = "baseline") -> Path | None:
+def accuracy_vs_cost(df: pd.DataFrame, out: Path, baseline: str = "baseline",
+                     styles: dict[str, dict] | None = None) -> Path | None:
     ok = df[df["status"] == "ok"].copy()
     parts = [c for c in ("fit_s", "generate_s", "train_s") if c in ok]
     if ok.empty or not parts or "accuracy" not in ok:
@@ -149,8 +194,7 @@ def accuracy_vs_cost(df: pd.DataFrame, out: Path, baseline: str = "baseline") ->
     ok["compute_s"] = ok[parts].fillna(0).sum(axis=1)
     g = ok.groupby(["dataset", "shots", "method"]).agg(acc=("accuracy", "mean"), cost=("compute_s", "mean")).reset_index()
     panels = list(g.groupby(["dataset", "shots"]))
-    methods = _order(g["method"].unique(), baseline)
-    styles = _styles(methods)
+    styles = styles or method_styles(df["method"].unique(), baseline)
     ncols = min(2, len(panels))  # at most two panels a row: readable when the page scales the image down
     nrows = -(-len(panels) // ncols)
     fig, grid = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.4 * nrows), squeeze=False)
@@ -186,16 +230,24 @@ def accuracy_vs_cost(df: pd.DataFrame, out: Path, baseline: str = "baseline") ->
     return _save(fig, out, "accuracy_vs_cost")
 
 
-def sample_montage(df: pd.DataFrame, out: Path) -> Path | None:
-    """One sample grid per (generating method, shots): seed-0 (else lowest seed) cell's PNG."""
+def sample_grid_files(df: pd.DataFrame) -> pd.DataFrame:
+    """One sample grid per (dataset, generating method, shots): the lowest seed's PNG written beside
+    its record. Columns dataset, method, shots, seed, grid (a Path); sorted."""
+    cols = ["dataset", "method", "shots", "seed", "grid"]
     if "_path" not in df:
-        return None
+        return pd.DataFrame(columns=cols)
     ok = df[df["status"] == "ok"].copy()
     ok["grid"] = [Path(p).with_suffix(".png") if isinstance(p, str) else None for p in ok["_path"]]
     ok = ok[[g is not None and g.is_file() for g in ok["grid"]]]
+    ok = ok.sort_values(["dataset", "method", "shots", "seed"]).drop_duplicates(["dataset", "method", "shots"])
+    return ok[cols].reset_index(drop=True)
+
+
+def sample_montage(df: pd.DataFrame, out: Path) -> Path | None:
+    """All of :func:`sample_grid_files` in one figure (for papers; the HTML shows them one by one)."""
+    ok = sample_grid_files(df)
     if ok.empty:
         return None
-    ok = ok.sort_values("seed").drop_duplicates(["dataset", "method", "shots"])
     rows = list(ok.groupby(["dataset", "method"]))
     shots = sorted(ok["shots"].unique())
     fig, axes = plt.subplots(len(rows), len(shots), figsize=(2.4 * len(shots), 2.5 * len(rows)), squeeze=False)
@@ -215,10 +267,11 @@ def sample_montage(df: pd.DataFrame, out: Path) -> Path | None:
 
 
 def all_figures(df: pd.DataFrame, out: Path, metrics: list[str], baseline: str = "baseline") -> dict[str, Path]:
+    styles = method_styles(df["method"].unique(), baseline)  # one mapping for every figure
     figs: dict[str, Path | None] = {}
-    for m in metrics:
-        figs[f"{m}_vs_shots"] = metric_vs_shots(df, m, out, baseline)
     figs["accuracy_gain_heatmap"] = gain_heatmap(df, out, "accuracy", baseline)
-    figs["accuracy_vs_cost"] = accuracy_vs_cost(df, out, baseline)
+    for m in metrics:
+        figs[f"{m}_vs_shots"] = metric_vs_shots(df, m, out, baseline, styles)
+    figs["accuracy_vs_cost"] = accuracy_vs_cost(df, out, baseline, styles)
     figs["sample_grids"] = sample_montage(df, out)
     return {k: v for k, v in figs.items() if v is not None}

@@ -12,7 +12,12 @@ Marks (decided here, written under every table):
 
 Cells are "mean ± CI95" (t interval over seeds); the number of seeds is in the caption and a cell
 that has fewer than the table's n says so, e.g. "0.712 ± 0.031 (n=2)". A column's family for
-Holm's correction is one (dataset, metric, shots) column.
+Holm's correction is one (dataset, metric, shots) column. A column with one method has no best.
+
+Every table whose metric the baseline also has (the accuracies) ends with an **MDE** row: the
+minimum detectable paired effect of the column (two-sided paired t-test, α = 0.05, power 0.8,
+exact noncentral t; the SD of the paired differences to the baseline pooled over the column's
+methods; see bench.aggregate.column_mde). A true gain smaller than it is likely to go unseen.
 """
 
 from __future__ import annotations
@@ -23,10 +28,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from bench.aggregate import metric_info, paired_vs_baseline, real_label_equivalence, significance
+from bench.aggregate import MDE_ALPHA, MDE_POWER, column_mde, paired_vs_baseline, real_label_equivalence, significance
 from bench.costs import COST_COLUMNS, cost_table, fmt_cost
+from bench.metric_catalog import describe
 
 ALPHA = 0.05
+MDE_LABEL = f"MDE (α = {MDE_ALPHA:g}, power {MDE_POWER:g})"
+MDE_NOTE = (f"{MDE_LABEL}: the smallest true paired difference to the baseline that this column's seeds detect "
+            f"with probability {MDE_POWER:g} (two-sided paired t-test at α = {MDE_ALPHA:g}, exact noncentral t, "
+            "SD of the paired differences pooled over the column's methods).")
 
 
 @dataclass
@@ -43,6 +53,7 @@ class Table:
     rows: list[list[Cell]]  # first cell of each row is the row label
     note: str = ""
     align: list[str] = field(default_factory=list)  # "l" or "r" per column
+    foot: list[list[Cell]] = field(default_factory=list)  # rows about the columns (MDE), set apart
 
 
 def _digits(metric: str, values: pd.Series) -> int:
@@ -54,16 +65,26 @@ def method_order(methods: list[str], baseline: str = "baseline") -> list[str]:
     return list(dict.fromkeys(([baseline] if baseline in methods else []) + sorted(methods)))
 
 
+def _mde_row(df: pd.DataFrame, metric: str, dataset: str, shots: list, baseline: str, digits: int) -> list[list[Cell]]:
+    """The MDE row of a table (empty when no column has two pairs with the baseline)."""
+    m = column_mde(df, metric, baseline)
+    m = m[m["dataset"] == dataset].set_index("shots")
+    if m.empty:
+        return []
+    return [[Cell(MDE_LABEL)] + [Cell(f"{m.at[k, 'mde']:.{digits}f}" if k in m.index else "—") for k in shots]]
+
+
 def summary_tables(df: pd.DataFrame, metric: str, baseline: str = "baseline", alpha: float = ALPHA) -> list[Table]:
     """One table per dataset: rows = methods, columns = shots, cells mean ± CI95 with marks."""
-    info = metric_info(metric)
-    label, higher = info if info else (metric, None)
+    info = describe(metric)
+    label, higher = (info.title, info.higher) if info else (metric, None)
     sig = significance(df, metric, higher, baseline, alpha)
     tables = []
     for dataset, s in sig.groupby("dataset"):
         n_max = int(s["n"].max())
         shots = sorted(s["shots"].unique())
         digits = _digits(metric, s["mean"])
+        per_col = s.groupby("shots")["method"].nunique()
         rows = []
         for m in method_order(list(s["method"].unique()), baseline):
             row = [Cell(m)]
@@ -79,23 +100,35 @@ def summary_tables(df: pd.DataFrame, metric: str, baseline: str = "baseline", al
                 if r["n"] < n_max:
                     txt += f" (n={int(r['n'])})"
                 marks = ("†" if r["tie"] else "") + {1: "↑", -1: "↓"}.get(int(r["vs_base"]), "")
-                row.append(Cell(txt, bool(r["best"]), marks))
+                row.append(Cell(txt, bool(r["best"]) and per_col[k] > 1, marks))
             rows.append(row)
-        direction = {True: "higher is better", False: "lower is better", None: "no better direction"}[higher]
-        note = f"Mean ± 95 % CI (t) over n = {n_max} seed(s); {direction}."
-        if higher is not None:
+        direction = info.direction if info else "no better direction"
+        unit = f" ({info.unit})" if info and info.unit else ""
+        note = f"Mean ± 95 % CI (t) over n = {n_max} seed(s){unit}; {direction}."
+        if higher is not None and (per_col > 1).any():
             note += (f" Bold: best mean. †: not significantly different from the best; ↑/↓: significantly "
                      f"better/worse than `{baseline}`. Two-sided paired t-test over shared seeds "
                      f"(scipy.stats.ttest_rel), Holm correction across the methods of each column, α = {alpha}.")
+        foot = _mde_row(df, metric, dataset, shots, baseline, digits)
+        if foot:
+            note += " " + MDE_NOTE
         tables.append(Table(f"{dataset}: {label}", ["method"] + [f"{k}-shot" for k in shots], rows, note,
-                            ["l"] + ["r"] * len(shots)))
+                            ["l"] + ["r"] * len(shots), foot))
     return tables
 
 
-def paired_tables(df: pd.DataFrame, metric: str = "accuracy", baseline: str = "baseline") -> list[Table]:
-    """One table per dataset: each method's mean paired difference to ``baseline`` (same labelled
-    set per seed), its 95 % CI and the uncorrected paired t-test p."""
+def fmt_p(p: float) -> str:
+    return "p<0.001" if p < 0.001 else f"p={p:.2g}"
+
+
+def paired_tables(df: pd.DataFrame, metric: str = "accuracy", baseline: str = "baseline",
+                  alpha: float = ALPHA) -> list[Table]:
+    """The verdict, one table per dataset: each method's mean paired difference to ``baseline``
+    (same labelled set per seed) ± 95 % CI, ↑/↓ where the Holm-adjusted paired p (across the
+    methods of the column) is below ``alpha``, that p, and the column's MDE row."""
     paired = paired_vs_baseline(df, metric, baseline)
+    info = describe(metric)
+    higher = info.higher if info else True
     tables = []
     for dataset, p in (paired.groupby("dataset") if not paired.empty else []):
         shots = sorted(p["shots"].unique())
@@ -109,15 +142,22 @@ def paired_tables(df: pd.DataFrame, metric: str = "accuracy", baseline: str = "b
                     continue
                 r = r.iloc[0]
                 txt = f"{r['diff']:+.3f}"
+                mark = ""
                 if np.isfinite(r["ci95"]):
-                    txt += f" ± {r['ci95']:.3f} (p={r['p_value']:.2g})"
-                row.append(Cell(txt))
+                    txt += f" ± {r['ci95']:.3f} ({fmt_p(r['p_holm'])})"
+                    if r["p_holm"] < alpha and r["diff"] != 0:
+                        mark = "↑" if (r["diff"] > 0) == bool(higher) else "↓"
+                row.append(Cell(txt, marks=mark))
             rows.append(row)
-        note = (f"Mean paired difference to `{baseline}` over shared seeds (same labelled set per seed) ± 95 % CI; "
-                "p: two-sided paired t-test (scipy.stats.ttest_rel), not corrected for multiple comparisons "
-                "(the summary table's marks are Holm-corrected).")
-        tables.append(Table(f"{dataset}: {metric} − {baseline}", ["method"] + [f"{k}-shot" for k in shots],
-                            rows, note, ["l"] + ["r"] * len(shots)))
+        n = int(p["n_pairs"].max())
+        note = (f"Mean paired difference to `{baseline}` over n = {n} shared seed(s) (same labelled set per seed) "
+                f"± 95 % CI (t); p: two-sided paired t-test (scipy.stats.ttest_rel), Holm-adjusted across the "
+                f"methods of each column; ↑/↓: significantly better/worse than `{baseline}` at α = {alpha}. "
+                + MDE_NOTE)
+        label = info.title if info else metric
+        tables.append(Table(f"{dataset}: gain over {baseline}, {label.lower() if metric == 'accuracy' else label}",
+                            ["method"] + [f"{k}-shot" for k in shots], rows, note, ["l"] + ["r"] * len(shots),
+                            _mde_row(df, metric, dataset, shots, baseline, 3)))
     return tables
 
 
@@ -130,13 +170,20 @@ def leaderboard(df: pd.DataFrame, metric: str = "accuracy", baseline: str = "bas
     return "\n".join(to_markdown(t) for t in tables + paired_tables(df, metric, baseline))
 
 
-def equivalence_table(df: pd.DataFrame, baseline: str = "baseline", metric: str = "accuracy") -> list[Table]:
-    """Real-label equivalence: baseline shots per class needed to match each method's accuracy."""
+def equivalence_table(df: pd.DataFrame, baseline: str = "baseline", metric: str = "accuracy",
+                      alpha: float = ALPHA) -> list[Table]:
+    """Real-label equivalence: baseline shots per class needed to match each method's accuracy.
+    Only where it means something: the baseline was run at two or more shot counts (one point is
+    no curve), and the method differs significantly from the baseline at its own shots (Holm,
+    ``alpha``); otherwise the cell says "n.s." instead of reading noise off the curve."""
     eq = real_label_equivalence(df, metric, baseline)
+    paired = paired_vs_baseline(df, metric, baseline).set_index(["dataset", "method", "shots"])
     tables = []
     for dataset, e in eq.groupby("dataset"):
         shots = sorted(e["shots"].unique())
         base = df[(df["dataset"] == dataset) & (df["method"] == baseline)]["shots"]
+        if base.nunique() < 2:
+            continue
         lo, hi = int(base.min()), int(base.max())
         rows = []
         for m in method_order(list(e["method"].unique()), baseline):
@@ -147,7 +194,10 @@ def equivalence_table(df: pd.DataFrame, baseline: str = "baseline", metric: str 
                     row.append(Cell("—"))
                     continue
                 r = r.iloc[0]
-                if r["range"] == "above":
+                p = paired["p_holm"].get((dataset, m, k), np.nan)
+                if not p < alpha:
+                    row.append(Cell("n.s."))
+                elif r["range"] == "above":
                     row.append(Cell(f"> {hi}"))
                 elif r["range"] == "below":
                     row.append(Cell(f"< {lo}"))
@@ -156,7 +206,9 @@ def equivalence_table(df: pd.DataFrame, baseline: str = "baseline", metric: str 
             rows.append(row)
         note = (f"Real shots per class that `{baseline}` needs to reach each method's mean {metric}, "
                 f"interpolated linearly on `{baseline}`'s mean {metric}-vs-shots curve (made non-decreasing); "
-                f"× = ratio to the method's own shots; \"> {hi}\" / \"< {lo}\": outside the measured range.")
+                f"× = ratio to the method's own shots; \"> {hi}\" / \"< {lo}\": outside the measured range; "
+                f"n.s.: not significantly different from `{baseline}` at those shots (paired t-test, Holm, "
+                f"α = {alpha}), so no equivalence is read off.")
         tables.append(Table(f"{dataset}: real-label equivalence", ["method"] + [f"{k}-shot" for k in shots],
                             rows, note, ["l"] + ["r"] * len(shots)))
     return tables
@@ -192,6 +244,7 @@ def to_markdown(t: Table) -> str:
     out = [f"#### {t.title}", "", "| " + " | ".join(t.header) + " |",
            "|" + "|".join("---:" if a == "r" else "---" for a in (t.align or ["l"] * len(t.header))) + "|"]
     out += ["| " + " | ".join(cell(c) for c in row) + " |" for row in t.rows]
+    out += ["| " + " | ".join(f"*{cell(c)}*" if c.text != "—" else "—" for c in row) + " |" for row in t.foot]
     if t.note:
         out += ["", t.note]
     return "\n".join(out) + "\n"
@@ -218,6 +271,8 @@ def to_latex(t: Table) -> str:
              r"\begin{tabular}{" + "".join(t.align or ["l"] * len(t.header)) + "}", r"\toprule",
              " & ".join(tex_escape(h) for h in t.header) + r" \\", r"\midrule"]
     lines += [" & ".join(cell(c) for c in row) + r" \\" for row in t.rows]
+    if t.foot:
+        lines += [r"\midrule"] + [" & ".join(rf"\textit{{{tex_escape(c.text)}}}" for c in row) + r" \\" for row in t.foot]
     lines += [r"\bottomrule", r"\end{tabular}", rf"\caption{{{tex_escape(t.title)}. {tex_escape(t.note)}}}",
               r"\end{table}"]
     return "\n".join(lines) + "\n"
@@ -229,17 +284,30 @@ def latex_document(tables: list[Table]) -> str:
             "\\usepackage[margin=2cm,landscape]{geometry}\n\\begin{document}\n" + body + "\\end{document}\n")
 
 
+MARK_CLASS = {"↑": ("up", "significantly better than the baseline"),
+              "↓": ("down", "significantly worse than the baseline"),
+              "†": ("tie", "not significantly different from the best")}
+
+
 def to_html(t: Table) -> str:
+    """A ``<table class="results">`` in a horizontally scrollable wrapper (phones), the note below.
+    Marks get a class each (``up``/``down``/``tie``), so CSS tells them apart by colour and shape."""
     def cell(c: Cell, tag: str = "td") -> str:
         txt = html.escape(c.text)
         if c.bold:
             txt = f"<strong>{txt}</strong>"
-        if c.marks:
-            txt += f'<sup class="mark">{html.escape(c.marks)}</sup>'
+        for m in c.marks:
+            cls, title = MARK_CLASS[m]
+            txt += f'<sup class="mark {cls}" title="{title}">{html.escape(m)}</sup>'
         return f"<{tag}>{txt}</{tag}>"
+
+    def row_html(row: list[Cell]) -> str:
+        return "<tr>" + cell(row[0], "th") + "".join(cell(c) for c in row[1:]) + "</tr>"
 
     align = t.align or ["l"] * len(t.header)
     head = "".join(f'<th class="{"num" if a == "r" else ""}">{html.escape(h)}</th>' for h, a in zip(t.header, align, strict=True))
-    body = "\n".join("<tr>" + cell(row[0], "th") + "".join(cell(c) for c in row[1:]) + "</tr>" for row in t.rows)
-    return (f'<table class="results">\n<caption>{html.escape(t.title)}</caption>\n<thead><tr>{head}</tr></thead>\n'
-            f"<tbody>\n{body}\n</tbody>\n</table>\n<p class=\"note\">{html.escape(t.note)}</p>\n")
+    body = "\n".join(row_html(row) for row in t.rows)
+    foot = ("<tfoot>\n" + "\n".join(row_html(row) for row in t.foot) + "\n</tfoot>\n") if t.foot else ""
+    return (f'<div class="scroll"><table class="results">\n<caption>{html.escape(t.title)}</caption>\n'
+            f"<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n{foot}</table></div>\n"
+            f"<p class=\"note\">{html.escape(t.note)}</p>\n")

@@ -100,6 +100,18 @@ def test_sample_grid_montage_picks_up_pngs_beside_records(tiny_run: Path, tmp_pa
     assert (out / "figures" / "sample_grids.png").is_file()
     html = (out / "index.html").read_text()
     assert "No sample grids" not in html and html.count("data:image/png;base64,") == 4
+    # shown on its own (large, by CSS), its rows labelled: indices when records carry no class names
+    labels = "".join(f"<li>{i}</li>" for i in range(10))
+    assert f'<div class="gridwrap"><ol>{labels}</ol><img src="data:image/png;base64,' in html
+    # records that carry class names (folder datasets) label the rows with them
+    names = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    for f in (results / "tiny").rglob("*.json"):
+        r = json.loads(f.read_text())
+        r["dataset"]["classes"] = names
+        f.write_text(json.dumps(r))
+    assert main(["report", "tiny", "--results-dir", str(results), "--output", str(tmp_path / "named")]) == 0
+    html = (tmp_path / "named" / "index.html").read_text()
+    assert "<ol>" + "".join(f"<li>{n}</li>" for n in names) + "</ol>" in html
 
 
 def test_report_of_missing_suite_is_one_line_error(tmp_path: Path, capsys):
@@ -121,13 +133,16 @@ def test_exports_structure_and_escaping():
     assert "**0.6" in md and "↑" in md  # my_method is best and significantly better than the baseline
     assert r"\toprule" in tex and r"\midrule" in tex and r"\bottomrule" in tex and r"\textbf{" in tex
     assert r"my\_method" in tex and r"$\pm$" in tex and r"$^{\uparrow}$" in tex and "±" not in tex
-    assert "<strong>" in html and "<sup class=\"mark\">↑</sup>" in html
+    assert "<strong>" in html and '<sup class="mark up" title="significantly better than the baseline">↑</sup>' in html
+    assert "<tfoot>" in html and "MDE (α = 0.05, power 0.8)" in html  # the MDE row is set apart from the methods
+    assert md.splitlines()[6].startswith("| *MDE (α = 0.05, power 0.8)* |") and r"\textit{MDE" in tex
 
 
 def test_paired_table_against_hand_computed_differences():
     from scipy import stats
 
-    from bench.tables import leaderboard, paired_tables
+    from bench.aggregate import mde_effect_size
+    from bench.tables import fmt_p, leaderboard, paired_tables
 
     df = synthetic()
     (t,) = paired_tables(df, "accuracy")
@@ -137,9 +152,13 @@ def test_paired_table_against_hand_computed_differences():
     half = stats.t.ppf(0.975, 3) * d.std(ddof=1) / 2
     a = np.array([0.51 + 0.1 - 0.003 * s for s in range(4)])
     p = stats.ttest_rel(a, a - d).pvalue
-    assert t.rows[0][1].text == f"+{d.mean():.3f} ± {half:.3f} (p={p:.2g})"
-    md = leaderboard(df)
-    assert md.index("#### d: test accuracy") < md.index("#### d: accuracy − baseline")
+    assert t.rows[0][1].text == f"+{d.mean():.3f} ± {half:.3f} ({fmt_p(p)})"  # Holm over one method = p
+    assert t.rows[0][1].marks == "↑"
+    # the MDE row: one method, so its own paired SD; 4 pairs
+    assert t.foot[0][0].text.startswith("MDE") and t.foot[0][1].text == f"{mde_effect_size(4) * d.std(ddof=1):.3f}"
+    md = leaderboard(df)  # what `bench run` prints: both tables carry the MDE row
+    assert md.index("#### d: Test accuracy") < md.index("#### d: gain over baseline, test accuracy")
+    assert md.count("| *MDE (α = 0.05, power 0.8)* |") == 2
     assert leaderboard(df.drop(columns=["accuracy"])).startswith("(no finished records")
 
 
@@ -185,7 +204,8 @@ def test_report_renders_in_headless_chromium(report: Path, tmp_path: Path):
         assert info["errors"] == [] and info["failed_requests"] == [], info
         assert info["tables"] >= 3 and info["rows"] >= 3
         assert len(info["images"]) >= 3 and all(i["complete"] and i["w"] > 100 for i in info["images"]), info["images"]
-        assert {"Figures", "Environment", "Reproduce"} <= set(info["headings"])
+        assert {"Verdict: accuracy gain over baseline", "Test accuracy", "Glossary", "Environment",
+                "Reproduce"} <= set(info["headings"])
         assert shot.stat().st_size > 10_000
 
 
@@ -196,16 +216,22 @@ def test_report_adapts_to_whatever_metric_columns_records_have(tiny_run: Path, t
     shutil.copytree(tiny_run / "results", results)
     for i, f in enumerate(sorted(results.rglob("*.json"))):
         rec = json.loads(f.read_text())
-        rec["metrics"].update(fid_domain=30.0 + i, kid_domain=0.01 * i, memorisation_ratio=1.0 + 0.01 * i)
+        rec["metrics"].update(fid_domain=30.0 + i, kid_norm_x1e3_domain=10.0 * i, memorisation_ratio=1.0 + 0.01 * i,
+                              precision_domain=0.5 + 0.01 * i, cas=0.4 + 0.01 * i)
         rec["details"].update(trainable_params=1000 + i, model_bytes=4096, model_params=321, nested={"student_bytes": 77})
         f.write_text(json.dumps(rec))
     out = tmp_path / "out"
     assert main(["report", "tiny", "--results-dir", str(results), "--output", str(out)]) == 0
     md = (out / "tables" / "summary.md").read_text()
-    assert "digits: FID (domain)" in md and "digits: KID (domain)" in md and "memorisation ratio" in md
-    mem = md.split("memorisation ratio")[1].split("####")[0]
+    assert "digits: FID (domain features)" in md and "digits: KID ×10³ (domain features)" in md and "Memorisation ratio" in md
+    mem = md.split("Memorisation ratio")[1].split("####")[0]
     assert "**" not in mem and "†" not in mem and "no better direction" in mem
-    for name in ("fid_domain_vs_shots", "kid_domain_vs_shots", "memorisation_ratio_vs_shots"):
+    # metrics another part of augbench adds appear by their catalogue entry: title, section, glossary
+    assert "digits: Precision (domain features)" in md and "digits: Classification Accuracy Score (CAS)" in md
+    html = (out / "index.html").read_text()
+    assert '<section id="metric-precision_domain"><h2>Precision (domain features)</h2>' in html
+    assert "Kynkäänniemi" in html and "Ravuri &amp; Vinyals" in html
+    for name in ("fid_domain_vs_shots", "kid_norm_x1e3_domain_vs_shots", "memorisation_ratio_vs_shots", "cas_vs_shots"):
         assert (out / "figures" / f"{name}.png").is_file()
     cost = pd.read_csv(out / "tables" / "cost.csv")
     assert (cost["model_bytes"] == 4096).all() and (cost["method_params"] > 1000).all()
@@ -216,12 +242,16 @@ def test_report_adapts_to_whatever_metric_columns_records_have(tiny_run: Path, t
 def test_every_method_gets_its_own_colour_and_marker():
     """13 methods on one accuracy plot: tab10 alone repeated three colours (baseline and
     pseudo-label were both blue), so beyond ten the (colour, marker) pair must still be unique."""
-    from bench.plots import _styles
+    from bench.plots import BASELINE_COLOR, method_styles
 
     for n in (3, 10, 13, 20):
-        styles = _styles([f"m{i}" for i in range(n)])
-        assert len({(s["color"], s["marker"]) for s in styles.values()}) == n
-        assert len({s["color"] for s in styles.values()}) == n
+        styles = method_styles([f"m{i}" for i in range(n)] + ["baseline"])
+        assert len({(s["color"], s["marker"]) for s in styles.values()}) == n + 1
+        assert len({s["color"] for s in styles.values()}) == n + 1
+        assert styles["baseline"]["color"] == BASELINE_COLOR
+    # one mapping for the whole report: a method keeps its colour whichever subset a figure shows
+    every = method_styles(["baseline", "vae", "gan", "classic"])
+    assert method_styles(["gan", "classic", "vae", "baseline"]) == every
 
 
 def test_reproduce_command_uses_dataset_specs_and_the_suite_file():
@@ -239,3 +269,41 @@ def test_reproduce_command_uses_dataset_specs_and_the_suite_file():
     rec = {"dataset": {"name": "digits", "spec": "digits"}, "environment": {"argv": ["run"]}}
     df = df.assign(dataset="digits")
     assert reproduce_command("quick", df, [rec]).startswith("bench run --suite quick --datasets digits ")
+
+
+def test_html_leads_with_the_verdict_and_titles_sections_for_humans(report: Path):
+    html = (report / "index.html").read_text()
+    order = [html.index(f'<section id="{i}">') for i in ("verdict", "metric-accuracy", "cost", "samples", "glossary")]
+    assert order == sorted(order)
+    verdict = html[order[0]:order[1]]
+    assert "gain over baseline" in verdict and 'id="fig-accuracy_gain_heatmap"' in verdict and "MDE" in verdict
+    titles = [t.split("</h2>")[0] for t in html.split("<h2>")[1:]]
+    assert titles[:2] == ["Verdict: accuracy gain over baseline", "Test accuracy"]
+    assert not any("_" in t for t in titles), titles  # no raw record keys
+    assert '<meta name="viewport"' in html
+    gain = pd.read_csv(report / "tables" / "gain_accuracy.csv")
+    assert {"diff", "ci95", "p_value", "p_holm", "mde"} <= set(gain.columns) and len(gain) == 2
+
+
+def test_equivalence_needs_a_baseline_curve_and_a_real_difference():
+    """One shot count: no curve, no table (it printed "> 10" for a +0.000 difference). A method
+    indistinguishable from the baseline gets "n.s.", not a number read off noise."""
+    from bench.tables import equivalence_table
+
+    one = synthetic()
+    one = one[one["shots"] == 5]
+    assert equivalence_table(one) == []
+    df = synthetic()
+    same = df[df["method"] == "baseline"].assign(method="same")
+    same["accuracy"] += np.array([0.001, -0.001, 0.0005, -0.0005] * 2)
+    (t,) = equivalence_table(pd.concat([df, same]))
+    rows = {r[0].text: [c.text for c in r[1:]] for r in t.rows}
+    assert rows["same"] == ["n.s.", "n.s."] and rows["my_method"] == ["> 5", "> 5"]
+
+
+def test_a_column_with_one_method_has_no_best():
+    df = synthetic()
+    df = df[df["method"] == "my_method"]
+    (t,) = summary_tables(df, "accuracy")
+    assert not any(c.bold for row in t.rows for c in row) and "**" not in to_markdown(t)
+    assert "Bold" not in t.note and not t.foot  # no baseline in the table: no paired MDE either
