@@ -129,5 +129,6 @@ def generation_metrics(x_gen: torch.Tensor, y_gen: torch.Tensor, task: Any, opti
                       "n_train_kshot": int(len(task.x))}
         details[name] = entry
     if grid_path is not None:
-        details["grid"] = save_sample_grid(x_gen, y_gen, ds.num_classes, Path(grid_path), cfg.grid_per_class).name
+        details["grid"] = save_sample_grid(x_gen, y_gen, ds.num_classes, Path(grid_path), cfg.grid_per_class,
+                                           ds.classes).name
     return {"metrics": metrics, "details": details}
