@@ -37,6 +37,7 @@ from bench.tables import (
     latex_document,
     leaderboard,
     paired_tables,
+    per_class_tables,
     summary_tables,
     to_html,
     to_markdown,
@@ -91,6 +92,10 @@ def suite_argument(suite: str, records: list[dict]) -> str:
 
     if suite in builtin_suites():
         return suite
+    for r in records:  # an ad-hoc run (bench run --datasets …): the suite it was derived from
+        origin = (r.get("suite_info") or {}).get("derived_from")
+        if origin:
+            return origin
     for r in records:
         argv = r.get("environment", {}).get("argv") or []
         for i, a in enumerate(argv[:-1]):
@@ -106,7 +111,12 @@ def reproduce_command(suite: str, df: pd.DataFrame, records: list[dict] | None =
     presets = sorted(set(df["preset"].dropna())) if "preset" in df else []
     specs = {r["dataset"]["name"]: r["dataset"].get("spec") or r["dataset"]["name"] for r in records}
     datasets = sorted(specs.get(d, d) for d in df["dataset"].unique())
-    parts = ["bench", "run", "--suite", suite_argument(suite, records), "--datasets", ",".join(datasets),
+    suite_arg = suite_argument(suite, records)
+    named = ["--name", suite] if any((r.get("suite_info") or {}).get("derived_from") for r in records) else []
+    sources = {(r["method"].get("config") or {}).get("source") for r in records} - {None, "auto"}
+    if named and len(sources) == 1:  # bench run --source
+        named += ["--source", sources.pop()]
+    parts = ["bench", "run", "--suite", suite_arg, *named, "--datasets", ",".join(datasets),
              "--methods", ",".join(sorted(df["method"].unique(), key=lambda m: (m != "baseline", m))),
              "--shots", ",".join(str(k) for k in sorted(df["shots"].unique())),
              "--seeds", ",".join(str(s) for s in sorted(df["seed"].unique()))]
@@ -139,6 +149,7 @@ def build_report(suite: str, results_dir: Path, reports_dir: Path, output: Path 
     if "accuracy" in metrics:
         groups.insert(1, ("Paired difference to baseline: accuracy", paired_tables(df, "accuracy")))
         groups.append(("Real-label equivalence", equivalence_table(df)))
+        groups.append(("Accuracy per class", per_class_tables(df)))
     groups.append(("Cost", cost_tables(df)))
     tables = [t for _, ts in groups for t in ts]
     files["summary_md"] = out / "tables" / "summary.md"

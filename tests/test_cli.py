@@ -15,7 +15,7 @@ from bench.method import METHODS, Method, register_method
 
 
 def run(tmp_path: Path, *extra: str) -> int:
-    return main(["run", "--suite", "tiny", "--methods", "baseline,classic", "--results-dir", str(tmp_path / "res"),
+    return main(["run", "--suite", "tiny", "--methods", "baseline,classic", "--name", "tiny-bc", "--results-dir", str(tmp_path / "res"),
                  "--reports-dir", str(tmp_path / "rep"), "--data-root", str(tmp_path / "data"), *extra])
 
 
@@ -29,7 +29,7 @@ def test_run_resume_delete_force(tmp_path, capsys):
     assert "| baseline |" in out and "| classic |" in out and "8 cell(s) run" in out
     first = records(tmp_path)
     assert len(first) == 8
-    assert (tmp_path / "rep" / "tiny" / "leaderboard.md").is_file()
+    assert (tmp_path / "rep" / "tiny-bc" / "leaderboard.md").is_file()
     umask = os.umask(0)
     os.umask(umask)
     assert {p.stat().st_mode & 0o777 for p in first} == {0o666 & ~umask}, "records must be as readable as plain files"
@@ -137,12 +137,12 @@ def test_ctrl_c_keeps_finished_cells_and_says_how_to_resume(tmp_path, capsys, fl
 
 def test_report_rebuilds_from_records(tmp_path, capsys):
     assert run(tmp_path) == 0
-    (tmp_path / "rep" / "tiny" / "records.csv").unlink()
+    (tmp_path / "rep" / "tiny-bc" / "records.csv").unlink()
     capsys.readouterr()
-    assert main(["report", "tiny", "--results-dir", str(tmp_path / "res"), "--reports-dir", str(tmp_path / "rep")]) == 0
+    assert main(["report", "tiny-bc", "--results-dir", str(tmp_path / "res"), "--reports-dir", str(tmp_path / "rep")]) == 0
     import pandas as pd
 
-    df = pd.read_csv(tmp_path / "rep" / "tiny" / "records.csv")
+    df = pd.read_csv(tmp_path / "rep" / "tiny-bc" / "records.csv")
     assert len(df) == 8 and set(df["method"]) == {"baseline", "classic"}
     assert main(["report", "nosuch", "--results-dir", str(tmp_path / "res")]) == 2
 
