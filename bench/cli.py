@@ -171,6 +171,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bench.aggregate import long_table
     from bench.environment import resolve_device
     from bench.executors import default_workers, make_executor
+    from bench.method import METHODS
     from bench.report import build_report
     from bench.runner import RunOptions, run_suite
     from bench.suite import load_suite, resolve_methods
@@ -183,6 +184,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.source is not None:
         suite = with_source(suite, args.source)
     suite = name_run(base, suite, args.suite, args.name, args.source, args.data_root, args.download)
+    for b in METHODS.broken:  # this run does not ask for it (that stops above): it goes on without it
+        print(f"warning: {b.describe(METHODS.entry_point_group)}; left out of this run", file=sys.stderr)
     options = RunOptions(data_root=args.data_root, results_dir=args.results_dir,
                          device=resolve_device(args.device), download=args.download, force=args.force,
                          amp=args.amp, threads=args.threads)
@@ -232,9 +235,13 @@ def cmd_list(args: argparse.Namespace) -> int:
             if cls.augment_batch is not None:
                 caps.append("augments")
             doc = (cls.__module__ and sys.modules[cls.__module__].__doc__ or "").strip().splitlines()
-            print(f"{name:16s} v{cls.version}  presets: {', '.join(cls.presets)}  {' '.join(caps)}")
+            origin = METHODS.origin.get(name)
+            plugin = f"  (plugin {origin[0]!r} from {origin[1]})" if origin else ""
+            print(f"{name:16s} v{cls.version}  presets: {', '.join(cls.presets)}  {' '.join(caps)}{plugin}")
             if doc:
                 print(f"{'':18s}{doc[0]}")
+        for b in METHODS.broken:
+            print(f"BROKEN {b.describe(METHODS.entry_point_group)}; {b.advice()}")
     elif args.what == "datasets":
         from bench.datasets import DATASETS
 
