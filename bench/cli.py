@@ -83,13 +83,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="mixed precision (bfloat16 autocast); off by default so CPU and GPU records compare")
 
     ls = sub.add_parser("list", help="list registered methods, datasets or suites")
-    ls.add_argument("what", choices=["methods", "datasets", "suites"])
+    ls.add_argument("what", choices=["methods", "datasets", "suites"],
+                    help="methods (with plugins, and any plugin that failed to load), datasets, or built-in suites")
 
-    rep = sub.add_parser("report", help="rebuild a suite's tables, figures and HTML report from its records")
-    rep.add_argument("suite")
-    rep.add_argument("--results-dir", type=Path, default=Path("results"))
-    rep.add_argument("--reports-dir", type=Path, default=Path("reports"))
-    rep.add_argument("--output", type=Path, help="write the report into exactly this folder (default: REPORTS_DIR/SUITE)")
+    rep = sub.add_parser("report", help="rebuild a suite's tables, figures and HTML report from its records",
+                         description="Rebuild a suite's report from its records alone (no training): records.csv, "
+                                     "leaderboard.md, tables/ (Markdown, LaTeX, HTML), figures/ and a self-contained "
+                                     "index.html. `bench run` prints the command for its suite when it ends.")
+    rep.add_argument("suite", help="the suite's name: the folder under RESULTS_DIR holding its records (a built-in "
+                                   "suite, a suite file's name, or the name an ad-hoc `bench run` printed)")
+    rep.add_argument("--results-dir", type=Path, default=Path("results"),
+                     help="where the records are: RESULTS_DIR/SUITE/<dataset>/<method>/*.json (default: results/)")
+    rep.add_argument("--reports-dir", type=Path, default=Path("reports"),
+                     help="the report goes to REPORTS_DIR/SUITE/ (default: reports/)")
+    rep.add_argument("--output", type=Path, help="write the report into exactly this folder instead of "
+                                                 "REPORTS_DIR/SUITE (e.g. reports/reference)")
     return p
 
 

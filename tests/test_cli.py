@@ -269,3 +269,15 @@ def test_folder_run_with_a_source_builds_it_once_before_the_cells(tmp_path, caps
     assert main(["run", "--suite", "tiny", "--methods", "baseline", "--source", "digits",
                  "--results-dir", str(tmp_path / "res")]) == 2
     assert "none of the methods baseline uses a transfer source" in capsys.readouterr().err
+
+
+def test_every_argument_says_what_it_does():
+    import argparse
+
+    from bench.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for name, parser in sub.choices.items():
+        for action in parser._actions:
+            if not isinstance(action, argparse._HelpAction):
+                assert action.help and len(action.help) > 15, f"bench {name} {action.dest} has no help"
