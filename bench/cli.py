@@ -122,13 +122,15 @@ def _slug(text: str) -> str:
 
 def run_name(datasets: list[str], methods: list[str], all_methods: list[str], preset: str, source: str | None) -> str:
     """A suite name for an ad-hoc run, from what it runs: ``<datasets>_<methods>_<preset>[_src-<source>]``
-    (datasets by their display names, ``.``-joined; ``all`` for every registered method). Lists
-    that would make it longer than 64 characters are replaced by a count and a short hash."""
+    (datasets by their display names, ``.``-joined; ``all`` for every registered method). Past 64
+    characters the source, then the method list, then the dataset list become short hashes."""
     from bench.store import stable_hash
 
     ds = ".".join(_slug(d) for d in datasets)
     ms = "all" if sorted(methods) == sorted(all_methods) else ".".join(methods)
     tail = f"_{_slug(preset)}" + (f"_src-{_slug(source)}" if source else "")
+    if len(ds) + len(ms) + len(tail) + 1 > 64 and source:  # shorten the source first, then the lists
+        tail = f"_{_slug(preset)}_src-{stable_hash(source)[:6]}"
     if len(ds) + len(ms) + len(tail) + 1 > 64:
         ms = f"{len(methods)}-methods-{stable_hash(sorted(methods))[:6]}"
     if len(ds) + len(ms) + len(tail) + 1 > 64:
