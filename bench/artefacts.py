@@ -14,7 +14,7 @@ so a cache filled here holds the same bits as one filled by a cell.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -66,6 +66,18 @@ def _method_artefacts(cell: Cell, ds: Any, options: Any) -> None:
         cls(config, ctx).build_shared()
 
 
+def _attempt(build: Callable[[], None], what: str) -> None:
+    """Run one build; if it fails, say so in one line and go on: the cells that need the artefact
+    try again and record the error (a failure is never lost, and one broken artefact does not stop
+    the cells that do not need it)."""
+    try:
+        build()
+    except Exception as exc:  # recorded by the cells that need it
+        first = (str(exc).strip().splitlines() or [""])[0]
+        cache.say(f"warning: building {what} before the cells failed ({type(exc).__name__}: {first}); "
+                   "the cells that need it will try again and record the error")
+
+
 def build_artefacts(cells: list[Cell], options: Any) -> list[dict[str, Any]]:
     """Build what ``cells`` will need from the cache; return the builds (``what``, ``seconds``, ``path``)
     made here (none when everything was cached already)."""
@@ -78,10 +90,11 @@ def build_artefacts(cells: list[Cell], options: Any) -> list[dict[str, Any]]:
             caps = cls.capabilities
             if caps.generates and not caps.returns_real_images and ("metrics", ds.hash) not in seen:
                 seen.add(("metrics", ds.hash))
-                _metric_artefacts(ds, options)
+                _attempt(lambda ds=ds: _metric_artefacts(ds, options), f"the {ds.name} metric artefacts")
             job = ("method", ds.hash, cell.method, cell.preset, repr(sorted(cell.method_overrides.items())),
                    cell.classifier, repr(sorted(cell.classifier_overrides.items())))
             if job not in seen:
                 seen.add(job)
-                _method_artefacts(cell, ds, options)
+                _attempt(lambda cell=cell, ds=ds: _method_artefacts(cell, ds, options),
+                         f"the {cell.method} artefacts for {ds.name}")
     return [dict(b) for b in cache.BUILDS[first:]]

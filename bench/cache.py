@@ -60,7 +60,8 @@ def label(what: str) -> Iterator[None]:
         _LABEL.reset(token)
 
 
-def _say(line: str) -> None:
+def say(line: str) -> None:
+    """One progress line on stderr that does not break a progress bar."""
     from tqdm.auto import tqdm
 
     tqdm.write(line, file=sys.stderr)
@@ -79,12 +80,12 @@ def cached(cache_dir: Path, kind: str, key: dict[str, Any], build: Callable[[], 
         if path.is_file():
             return torch.load(path, weights_only=False)
         what = what or _LABEL.get() or f"a {kind} artefact"
-        _say(f"building {what} (one time, cached in {path.parent})")
+        say(f"building {what} (one time, cached in {path.parent})")
         t0 = time.perf_counter()
         obj = build()
         seconds = time.perf_counter() - t0
         BUILDS.append({"kind": kind, "what": what, "path": str(path), "seconds": round(seconds, 2)})
-        _say(f"built {what} in {seconds:.1f} s")
+        say(f"built {what} in {seconds:.1f} s")
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
             readable_mode(fd)

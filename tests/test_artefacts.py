@@ -52,3 +52,32 @@ def test_a_cell_that_builds_one_records_it_and_the_bits_match(tmp_path):
         if kind == "reference-classifier":
             sa, sb = torch.load(a, weights_only=False)["state_dict"], torch.load(b, weights_only=False)["state_dict"]
             assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_a_failing_build_is_one_line_and_the_cells_record_it(tmp_path, capsys):
+    from bench.method import METHODS, Method, register_method
+
+    @register_method("test-bad-artefact")
+    class BadArtefact(Method):
+        def build_shared(self) -> None:
+            self.ctx.cached("test-bad", {"k": 1}, self._build)
+
+        def fit(self, data) -> None:
+            self.ctx.cached("test-bad", {"k": 1}, self._build)
+
+        def _build(self):
+            raise RuntimeError("no such weights")
+
+    try:
+        suite = Suite("art", ("digits",), ("baseline", "test-bad-artefact"), (1,), (0,), preset="tiny",
+                      classifier="tiny")
+        summary = run_suite(suite, opts(tmp_path))
+    finally:
+        METHODS._items.pop("test-bad-artefact")
+    err = capsys.readouterr().err
+    assert ("warning: building the test-bad-artefact artefacts for digits before the cells failed "
+            "(RuntimeError: no such weights)") in err
+    status = {r["method"]["name"]: r["status"] for r in summary.records}
+    assert status == {"baseline": "ok", "test-bad-artefact": "failed"}
+    [bad] = [r for r in summary.records if r["status"] == "failed"]
+    assert bad["error"]["message"] == "no such weights"
