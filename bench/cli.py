@@ -163,8 +163,8 @@ def name_run(base, suite, suite_arg: str, name: str | None, source: str | None, 
     elif base.name in builtin_suites() and not is_builtin_file:
         raise BenchError(f"suite file {base.path} uses the built-in suite name {base.name!r}; "
                          "set name = \"...\" in the file or pass --name")
-    if not adhoc:
-        return suite.with_overrides(name=name) if name is not None else suite
+    if not adhoc:  # the suite as written; under another name if asked (recorded, for the reproduce line)
+        return suite if name in (None, base.name) else suite.with_overrides(name=name, derived_from=suite_arg)
     display = [load_dataset(d, data_root, download).name for d in suite.datasets]
     name = name or run_name(display, list(suite.methods), METHODS.names(), suite.preset, source)
 

@@ -113,7 +113,7 @@ def reproduce_command(suite: str, df: pd.DataFrame, records: list[dict] | None =
     datasets = sorted(specs.get(d, d) for d in df["dataset"].unique())
     suite_arg = suite_argument(suite, records)
     named = ["--name", suite] if any((r.get("suite_info") or {}).get("derived_from") for r in records) else []
-    sources = {(r["method"].get("config") or {}).get("source") for r in records} - {None, "auto"}
+    sources = {((r.get("method") or {}).get("config") or {}).get("source") for r in records} - {None, "auto"}
     if named and len(sources) == 1:  # bench run --source
         named += ["--source", sources.pop()]
     parts = ["bench", "run", "--suite", suite_arg, *named, "--datasets", ",".join(datasets),

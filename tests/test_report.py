@@ -200,7 +200,7 @@ def test_report_adapts_to_whatever_metric_columns_records_have(tiny_run: Path, t
         rec["details"].update(trainable_params=1000 + i, model_bytes=4096, model_params=321, nested={"student_bytes": 77})
         f.write_text(json.dumps(rec))
     out = tmp_path / "out"
-    assert main(["report", "tiny", "--results-dir", str(results), "--output", str(out)]) == 0
+    assert main(["report", "tiny-bc", "--results-dir", str(results), "--output", str(out)]) == 0
     md = (out / "tables" / "summary.md").read_text()
     assert "digits: FID (domain)" in md and "digits: KID (domain)" in md and "memorisation ratio" in md
     mem = md.split("memorisation ratio")[1].split("####")[0]
