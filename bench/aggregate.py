@@ -30,6 +30,7 @@ def long_table(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
         for k, v in r["metrics"].items():
             if isinstance(v, int | float) and not isinstance(v, bool) and not _legacy_is(k, r):
                 row[k] = v
+        row.update(class_columns(r))
         for k, v in r["timings"].items():
             row[k] = v
         for k, v in r["memory"].items():
@@ -41,6 +42,16 @@ def long_table(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     # One row per cell: if a config or version changed, the newest record wins.
     df = df.sort_values("finished_at").drop_duplicates(CELL, keep="last")
     return df.sort_values(["dataset", "method", "shots", "seed"]).reset_index(drop=True)
+
+
+def class_columns(record: dict[str, Any]) -> dict[str, Any]:
+    """``classes`` (the class names in label order, ``"; "``-joined) and ``accuracy[<class>]`` per
+    class, for records that name their classes (``dataset.classes``; older records do not)."""
+    classes = record["dataset"].get("classes") or []
+    if not classes:
+        return {}
+    per_class = record["metrics"].get("per_class_accuracy") or []
+    return {"classes": "; ".join(classes), **{f"accuracy[{c}]": v for c, v in zip(classes, per_class, strict=False)}}
 
 
 def _legacy_is(metric: str, record: dict[str, Any]) -> bool:

@@ -7,6 +7,7 @@ stderr says what to do); 130 interrupted (finished cells are kept; rerun to resu
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
 import sys
 import time
@@ -50,12 +51,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     r = sub.add_parser("run", help="run a suite (default: quick) and print the leaderboard")
-    r.add_argument("--suite", default="quick", help="built-in suite name or path to a .toml file (default: quick)")
+    r.add_argument("--suite", default="quick", help="built-in suite name or path to a .toml file (default: quick); "
+                   "the options below change it, and a changed run gets a suite name of its own")
+    r.add_argument("--name", help="suite name for this run's records and report (default: the suite's own name, or for "
+                                  "a run that changes its datasets, methods, shots, seeds, preset or source one derived "
+                                  "from them, e.g. folder-pets_baseline.gan_tiny); never a built-in suite's")
     r.add_argument("--methods", type=_csv("methods"), help="comma-separated method names (default: the suite's)")
     r.add_argument("--datasets", type=_csv("datasets"), help="comma-separated dataset names, folder:PATH, or a class subset NAME[5-9]")
     r.add_argument("--shots", type=_csv("shots", int), help="comma-separated shots per class, e.g. 1,5,10")
     r.add_argument("--seeds", type=_csv("seeds", int), help="comma-separated seeds, e.g. 0,1,2")
     r.add_argument("--preset", help="method config preset for every method (tiny, quick, standard)")
+    r.add_argument("--source", help="transfer source (a dataset spec) for every selected method that pretrains on one "
+                                    "(finetune, finetune-head, transfer-gan); needed for folder:PATH datasets")
     r.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     r.add_argument("--data-root", type=Path, default=Path("datasets"), help="where datasets live (default: datasets/)")
     r.add_argument("--results-dir", type=Path, default=Path("results"), help="where records go (default: results/)")
@@ -76,29 +83,119 @@ def build_parser() -> argparse.ArgumentParser:
                    help="mixed precision (bfloat16 autocast); off by default so CPU and GPU records compare")
 
     ls = sub.add_parser("list", help="list registered methods, datasets or suites")
-    ls.add_argument("what", choices=["methods", "datasets", "suites"])
+    ls.add_argument("what", choices=["methods", "datasets", "suites"],
+                    help="methods (with plugins, and any plugin that failed to load), datasets, or built-in suites")
 
-    rep = sub.add_parser("report", help="rebuild a suite's tables, figures and HTML report from its records")
-    rep.add_argument("suite")
-    rep.add_argument("--results-dir", type=Path, default=Path("results"))
-    rep.add_argument("--reports-dir", type=Path, default=Path("reports"))
-    rep.add_argument("--output", type=Path, help="write the report into exactly this folder (default: REPORTS_DIR/SUITE)")
+    rep = sub.add_parser("report", help="rebuild a suite's tables, figures and HTML report from its records",
+                         description="Rebuild a suite's report from its records alone (no training): records.csv, "
+                                     "leaderboard.md, tables/ (Markdown, LaTeX, HTML), figures/ and a self-contained "
+                                     "index.html. `bench run` prints the command for its suite when it ends.")
+    rep.add_argument("suite", help="the suite's name: the folder under RESULTS_DIR holding its records (a built-in "
+                                   "suite, a suite file's name, or the name an ad-hoc `bench run` printed)")
+    rep.add_argument("--results-dir", type=Path, default=Path("results"),
+                     help="where the records are: RESULTS_DIR/SUITE/<dataset>/<method>/*.json (default: results/)")
+    rep.add_argument("--reports-dir", type=Path, default=Path("reports"),
+                     help="the report goes to REPORTS_DIR/SUITE/ (default: reports/)")
+    rep.add_argument("--output", type=Path, help="write the report into exactly this folder instead of "
+                                                 "REPORTS_DIR/SUITE (e.g. reports/reference)")
     return p
+
+
+def with_source(suite, source: str):
+    """``suite`` with ``source = SOURCE`` for every method that pretrains on a source dataset."""
+    from bench.method import METHODS
+    from bench.sources import source_field
+
+    users = [m for m in suite.methods if source_field(METHODS.get(m))]
+    if not users:
+        raise BenchError(f"--source {source}: none of the methods {', '.join(suite.methods)} uses a transfer source "
+                         "(finetune, finetune-head and transfer-gan do); drop --source")
+    overrides = {m: dict(v) for m, v in suite.method_overrides.items()}
+    for m in users:
+        overrides.setdefault(m, {})["source"] = source
+    return suite.with_overrides(method_overrides=overrides)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9_.-]+", "-", text.lower()).strip("-.") or "x"
+
+
+def run_name(datasets: list[str], methods: list[str], all_methods: list[str], preset: str, source: str | None) -> str:
+    """A suite name for an ad-hoc run, from what it runs: ``<datasets>_<methods>_<preset>[_src-<source>]``
+    (datasets by their display names, ``.``-joined; ``all`` for every registered method). Past 64
+    characters the source, then the method list, then the dataset list become short hashes."""
+    from bench.store import stable_hash
+
+    ds = ".".join(_slug(d) for d in datasets)
+    ms = "all" if sorted(methods) == sorted(all_methods) else ".".join(methods)
+    tail = f"_{_slug(preset)}" + (f"_src-{_slug(source)}" if source else "")
+    if len(ds) + len(ms) + len(tail) + 1 > 64 and source:  # shorten the source first, then the lists
+        tail = f"_{_slug(preset)}_src-{stable_hash(source)[:6]}"
+    if len(ds) + len(ms) + len(tail) + 1 > 64:
+        ms = f"{len(methods)}-methods-{stable_hash(sorted(methods))[:6]}"
+    if len(ds) + len(ms) + len(tail) + 1 > 64:
+        ds = f"{len(datasets)}-datasets-{stable_hash(list(datasets))[:6]}"
+    name = f"{ds}_{ms}{tail}"
+    return name if len(name) <= 64 else f"{name[:57]}-{stable_hash(name)[:6]}"
+
+
+def _same(value):
+    return sorted(value) if isinstance(value, tuple) else value
+
+
+def name_run(base, suite, suite_arg: str, name: str | None, source: str | None, data_root: Path, download: bool):
+    """Give ``suite`` (``base`` changed by command-line options) its name and description. A run
+    that differs from ``base`` gets a name of its own (``--name``, else :func:`run_name`) and is
+    recorded as derived from ``suite_arg``; no run other than a built-in suite itself is filed
+    under a built-in suite's name."""
+    from bench.datasets import load_dataset
+    from bench.method import METHODS
+    from bench.registry import check_name
+    from bench.suite import builtin_suites, find_suite
+
+    fields = ("datasets", "methods", "shots", "seeds", "preset", "method_overrides")
+    adhoc = any(_same(getattr(base, f)) != _same(getattr(suite, f)) for f in fields)
+    is_builtin_file = base.name in builtin_suites() and Path(base.path) == find_suite(base.name)
+    if name is not None:
+        check_name(name, "--name")
+        if name in builtin_suites() and (adhoc or not is_builtin_file or name != base.name):
+            raise BenchError(f"--name {name} is a built-in suite's name; choose another name for this run")
+    elif base.name in builtin_suites() and not is_builtin_file:
+        raise BenchError(f"suite file {base.path} uses the built-in suite name {base.name!r}; "
+                         "set name = \"...\" in the file or pass --name")
+    if not adhoc:  # the suite as written; under another name if asked (recorded, for the reproduce line)
+        return suite if name in (None, base.name) else suite.with_overrides(name=name, derived_from=suite_arg)
+    display = [load_dataset(d, data_root, download).name for d in suite.datasets]
+    name = name or run_name(display, list(suite.methods), METHODS.names(), suite.preset, source)
+
+    def listing(values) -> str:
+        return ", ".join(map(str, values))
+
+    what = (f"ad-hoc run from suite {suite_arg}: datasets {listing(suite.datasets)}; methods {listing(suite.methods)}; "
+            f"shots {listing(suite.shots)}; seeds {listing(suite.seeds)}; preset {suite.preset}"
+            + (f"; source {source}" if source else ""))
+    return suite.with_overrides(name=name, description=what, derived_from=suite_arg)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from bench.aggregate import long_table
     from bench.environment import resolve_device
     from bench.executors import default_workers, make_executor
+    from bench.method import METHODS
     from bench.report import build_report
     from bench.runner import RunOptions, run_suite
     from bench.suite import load_suite, resolve_methods
     from bench.tables import leaderboard
 
-    suite = load_suite(args.suite)
-    suite = suite.with_overrides(methods=args.methods, datasets=args.datasets, shots=args.shots,
-                                 seeds=args.seeds, preset=args.preset)
-    suite = suite.with_overrides(methods=list(resolve_methods(suite.methods)))
+    base = load_suite(args.suite)
+    base = base.with_overrides(methods=list(resolve_methods(base.methods)))
+    suite = base.with_overrides(methods=args.methods and list(resolve_methods(tuple(args.methods))),
+                                datasets=args.datasets, shots=args.shots, seeds=args.seeds, preset=args.preset)
+    if args.source is not None:
+        suite = with_source(suite, args.source)
+    suite = name_run(base, suite, args.suite, args.name, args.source, args.data_root, args.download)
+    for b in METHODS.broken:  # this run does not ask for it (that stops above): it goes on without it
+        print(f"warning: {b.describe(METHODS.entry_point_group)}; left out of this run", file=sys.stderr)
     options = RunOptions(data_root=args.data_root, results_dir=args.results_dir,
                          device=resolve_device(args.device), download=args.download, force=args.force,
                          amp=args.amp, threads=args.threads)
@@ -123,7 +220,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     files = build_report(suite.name, args.results_dir, args.reports_dir)
     print(f"{summary.ran} cell(s) run, {summary.skipped} already done (skipped), {summary.failed} failed; "
           f"{wall:.1f} s on {options.device}{' (amp)' if options.amp else ''}, {executor.describe()}")
+    if summary.artefacts:
+        print(f"one-time artefacts built before the cells (not in any cell's time): {len(summary.artefacts)} in "
+              f"{sum(b['seconds'] for b in summary.artefacts):.1f} s ("
+              + "; ".join(f"{b['what']} {b['seconds']:.1f} s" for b in summary.artefacts) + ")")
     print(f"records: {where}/   long table: {files['csv']}   leaderboard: {files['markdown']}")
+    print(f"report: {files['html']}   rebuild it with: "
+          + shlex.join(["bench", "report", suite.name, "--results-dir", str(args.results_dir),
+                        "--reports-dir", str(args.reports_dir)]))
     if summary.failed:
         print(f"error: {summary.failed} cell(s) failed; their records under {where} hold the error and "
               "traceback; fix and rerun the same command to retry only those", file=sys.stderr)
@@ -143,9 +247,13 @@ def cmd_list(args: argparse.Namespace) -> int:
             if cls.augment_labelled is not None:
                 caps.append("mixes-labels")
             doc = (cls.__module__ and sys.modules[cls.__module__].__doc__ or "").strip().splitlines()
-            print(f"{name:16s} v{cls.version}  presets: {', '.join(cls.presets)}  {' '.join(caps)}")
+            origin = METHODS.origin.get(name)
+            plugin = f"  (plugin {origin[0]!r} from {origin[1]})" if origin else ""
+            print(f"{name:16s} v{cls.version}  presets: {', '.join(cls.presets)}  {' '.join(caps)}{plugin}")
             if doc:
                 print(f"{'':18s}{doc[0]}")
+        for b in METHODS.broken:
+            print(f"BROKEN {b.describe(METHODS.entry_point_group)}; {b.advice()}")
     elif args.what == "datasets":
         from bench.datasets import DATASETS
 

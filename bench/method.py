@@ -18,7 +18,9 @@ hooks it needs:
 * ``predictor()`` — a method that trains its own classifier returns ``uint8 batch -> logits``;
 * ``extra_predictors()`` — further ``uint8 batch -> logits`` models the harness also scores on the
   test split (e.g. distill-quant's teacher and float student), as ``metrics["<name>_accuracy"]``;
-* ``details()`` — facts for the record (resolved policy, parameter counts, pseudo-label stats).
+* ``details()`` — facts for the record (resolved policy, parameter counts, pseudo-label stats);
+* ``build_shared()`` — build what the method caches across cells (``ctx.cached``: source models)
+  ahead of the cells; ``bench run`` calls it once per dataset and config before the first cell.
 """
 
 from __future__ import annotations
@@ -125,6 +127,12 @@ class Method:
         """JSON-serialisable facts for the record; ``trainable_params`` (what the method itself
         trains) is lifted into the record's ``cost``. Default: none."""
         return {}
+
+    def build_shared(self) -> None:
+        """Build the artefacts this method shares across cells (through ``self.ctx.cached``) so
+        cells find them cached. ``bench run`` calls it in the driver once per (dataset, config)
+        before any cell starts, so the build is not charged to a cell; ``self.ctx`` then has the
+        target dataset but no task (seed 0). Default: nothing to build."""
 
     # --- configuration ----------------------------------------------------------------------
     @classmethod

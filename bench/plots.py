@@ -232,13 +232,16 @@ def accuracy_vs_cost(df: pd.DataFrame, out: Path, baseline: str = "baseline",
 
 def sample_grid_files(df: pd.DataFrame) -> pd.DataFrame:
     """One sample grid per (dataset, generating method, shots): the lowest seed's PNG written beside
-    its record. Columns dataset, method, shots, seed, grid (a Path); sorted."""
-    cols = ["dataset", "method", "shots", "seed", "grid"]
+    its record. Columns dataset, method, shots, seed, grid (a Path), labelled (the PNG carries its
+    rows' class names; older records' grids do not); sorted."""
+    cols = ["dataset", "method", "shots", "seed", "grid", "labelled"]
     if "_path" not in df:
         return pd.DataFrame(columns=cols)
     ok = df[df["status"] == "ok"].copy()
     ok["grid"] = [Path(p).with_suffix(".png") if isinstance(p, str) else None for p in ok["_path"]]
     ok = ok[[g is not None and g.is_file() for g in ok["grid"]]]
+    rows = ok["detail_generation_grid_label_rows"] if "detail_generation_grid_label_rows" in ok else pd.Series(0, ok.index)
+    ok["labelled"] = rows.fillna(0) > 0
     ok = ok.sort_values(["dataset", "method", "shots", "seed"]).drop_duplicates(["dataset", "method", "shots"])
     return ok[cols].reset_index(drop=True)
 

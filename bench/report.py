@@ -53,6 +53,7 @@ from bench.tables import (
     latex_document,
     leaderboard,
     paired_tables,
+    per_class_tables,
     summary_tables,
     to_html,
     to_markdown,
@@ -107,6 +108,10 @@ def suite_argument(suite: str, records: list[dict]) -> str:
 
     if suite in builtin_suites():
         return suite
+    for r in records:  # an ad-hoc run (bench run --datasets …): the suite it was derived from
+        origin = (r.get("suite_info") or {}).get("derived_from")
+        if origin:
+            return origin
     for r in records:
         argv = r.get("environment", {}).get("argv") or []
         for i, a in enumerate(argv[:-1]):
@@ -122,7 +127,12 @@ def reproduce_command(suite: str, df: pd.DataFrame, records: list[dict] | None =
     presets = sorted(set(df["preset"].dropna())) if "preset" in df else []
     specs = {r["dataset"]["name"]: r["dataset"].get("spec") or r["dataset"]["name"] for r in records}
     datasets = sorted(specs.get(d, d) for d in df["dataset"].unique())
-    parts = ["bench", "run", "--suite", suite_argument(suite, records), "--datasets", ",".join(datasets),
+    suite_arg = suite_argument(suite, records)
+    named = ["--name", suite] if any((r.get("suite_info") or {}).get("derived_from") for r in records) else []
+    sources = {((r.get("method") or {}).get("config") or {}).get("source") for r in records} - {None, "auto"}
+    if named and len(sources) == 1:  # bench run --source
+        named += ["--source", sources.pop()]
+    parts = ["bench", "run", "--suite", suite_arg, *named, "--datasets", ",".join(datasets),
              "--methods", ",".join(sorted(df["method"].unique(), key=lambda m: (m != "baseline", m))),
              "--shots", ",".join(str(k) for k in sorted(df["shots"].unique())),
              "--seeds", ",".join(str(s) for s in sorted(df["seed"].unique()))]
@@ -222,6 +232,10 @@ def report_sections(df: pd.DataFrame, metrics: list[str], baseline: str = "basel
             f"How many real labelled images per class {baseline} needs to match each method.", eq,
             empty=f"Not computed: {baseline} was run at fewer than two shot counts, so there is no curve to "
                   "read an equivalent shot count off."))
+        per_class = per_class_tables(df, baseline)
+        if per_class:
+            sections.append(Section("per-class", "Accuracy per class",
+                                    "Where each method wins or loses: mean test accuracy per class.", per_class))
     sections.append(Section("cost", "Cost per cell", "What a cell costs each method, and what that buys.",
                             cost_tables(df), ["accuracy_vs_cost"]))
     return sections
@@ -358,7 +372,7 @@ def _figure(name: str, path: Path, out: Path) -> str:
 def render_html(suite: str, sections: list[Section], figures: dict[str, Path], env: dict[str, Any], out: Path,
                 grids: pd.DataFrame | None = None, classes: dict[str, list[str]] | None = None) -> str:
     e = html.escape
-    grids = grids if grids is not None else pd.DataFrame(columns=["dataset", "method", "shots", "seed", "grid"])
+    grids = grids if grids is not None else pd.DataFrame(columns=["dataset", "method", "shots", "seed", "grid", "labelled"])
     classes = classes or {}
     toc = [(s.id, s.title) for s in sections] + [("samples", "Sample grids"), ("glossary", "Glossary"),
                                                   ("environment", "Environment"), ("reproduce", "Reproduce")]
@@ -385,7 +399,8 @@ def render_html(suite: str, sections: list[Section], figures: dict[str, Path], e
                      "one row per class, labelled on the left.</p><div class=\"samples\">")
         for r in grids.itertuples():
             names = classes.get(r.dataset, [])
-            labels = "".join(f"<li>{e(n)}</li>" for n in names)
+            # grids written since class names travel with records carry them in the PNG itself
+            labels = "" if getattr(r, "labelled", False) else "".join(f"<li>{e(n)}</li>" for n in names)
             parts.append(f'<figure class="sample"><figcaption>{e(r.method)}, {e(str(r.dataset))}, {int(r.shots)}-shot, '
                          f'seed {int(r.seed)}</figcaption><div class="gridwrap">'
                          f'{"<ol>" + labels + "</ol>" if labels else ""}{_img(Path(r.grid), out)}</div></figure>')

@@ -12,6 +12,7 @@ scaler in the classifier's or the methods' training loops. It is written in the 
 from __future__ import annotations
 
 import random
+import sys
 import time
 import traceback
 from collections.abc import Callable, Iterable
@@ -99,11 +100,12 @@ class MethodContext:
     def cache_dir(self) -> Path:
         return self.options.cache_dir
 
-    def cached(self, kind: str, key: dict[str, Any], build):
-        """A shared artefact built once per key across cells and workers (see bench.cache)."""
+    def cached(self, kind: str, key: dict[str, Any], build, what: str | None = None):
+        """A shared artefact built once per key across cells and workers (see bench.cache);
+        ``what`` names it in the one-time build's progress line."""
         from bench.cache import cached
 
-        return cached(self.cache_dir, kind, key, build)
+        return cached(self.cache_dir, kind, key, build, what)
 
     def load_source(self, spec: str):
         """A source dataset for transfer, converted to the target's image shape: (source, x, y)."""
@@ -181,7 +183,9 @@ def run_cell(cell: Cell, options: RunOptions, path: Path | None = None) -> dict[
     ``path`` is where the record will be written; files that belong to the cell (sample grids)
     are written beside it with the same stem.
     """
-    started, t_start = now(), time.perf_counter()
+    from bench.cache import BUILDS
+
+    started, t_start, builds_before = now(), time.perf_counter(), len(BUILDS)
     ds = load_dataset(cell.dataset, options.data_root, options.download)
     task = draw_task(ds, cell.shots, cell.seed, cell.test_cap)
     cls: type[Method] = METHODS.get(cell.method)
@@ -264,16 +268,19 @@ def run_cell(cell: Cell, options: RunOptions, path: Path | None = None) -> dict[
     finally:
         torch.set_num_threads(threads_before)
     timings["total_s"] = time.perf_counter() - t_start
+    # one-time artefacts this cell had to build itself (0 when bench run built them up front)
+    timings["artefacts_s"] = sum(b["seconds"] for b in BUILDS[builds_before:])
     return {
         "schema_version": SCHEMA_VERSION,
         "key": key,
         "status": "failed" if error else "ok",
         "suite": cell.suite,
+        "suite_info": dict(cell.suite_info),
         "method": {"name": cell.method, "version": cls.version, "preset": cell.preset,
                    "config": config_dict(config), "config_hash": stable_hash(config_dict(config)),
                    "capabilities": asdict(caps)},
         "dataset": {"name": ds.name, "spec": cell.dataset, "hash": ds.hash, "source": ds.source,
-                    "image_shape": list(ds.image_shape), "num_classes": ds.num_classes,
+                    "image_shape": list(ds.image_shape), "num_classes": ds.num_classes, "classes": list(ds.classes),
                     "n_train": int(len(ds.train_y)), "n_pool": int(len(task.pool_idx)),
                     "n_test": int(len(task.test_idx)), "test_cap": cell.test_cap},
         "task": {"shots": cell.shots, "seed": cell.seed, "labelled_fingerprint": task.fingerprint()},
@@ -299,7 +306,19 @@ class RunSummary:
     skipped: int = 0
     failed: int = 0
     interrupted: bool = False
-    wall_s: float = 0.0
+    wall_s: float = 0.0  # the cells' part of the run (after the one-time artefacts)
+    artefacts: list[dict[str, Any]] = field(default_factory=list)  # built before the cells: what, seconds, path
+    artefacts_s: float = 0.0  # checking and building them
+
+
+def check_sources(suite: Suite, ds: ImageDataset, options: RunOptions) -> None:
+    """Every method with a transfer ``source`` setting has one for ``ds`` that exists and is allowed."""
+    from bench.sources import check_source
+
+    for m in suite.methods:
+        cls = METHODS.get(m)
+        check_source(cls, cls.make_config(suite.preset, suite.method_overrides.get(m, {})), ds,
+                     options.data_root, options.download)
 
 
 def plan(suite: Suite, options: RunOptions, store: ResultStore) -> list[tuple[Cell, Path]]:
@@ -313,6 +332,7 @@ def plan(suite: Suite, options: RunOptions, store: ResultStore) -> list[tuple[Ce
         ds = load_dataset(name, options.data_root, options.download)
         for k in suite.shots:
             check_shots(ds, k)
+        check_sources(suite, ds, options)
     for cell in suite.cells():
         ds = load_dataset(cell.dataset, options.data_root, options.download)
         out.append((cell, record_path(store, cell, ds, options.amp)))
@@ -331,6 +351,9 @@ def run_suite(suite: Suite, options: RunOptions, executor: Executor | None = Non
     store = ResultStore(options.results_dir)
     store.check_writable()
     cells = plan(suite, options, store)
+    if suite.derived_from:  # checked: say what this run is and where it goes
+        tqdm.write(f"suite {suite.name}: {suite.description} (records under {store.root / suite.name}; "
+                   "bench run --name sets another name)", file=sys.stderr)
     summary = RunSummary()
     todo = []
     for cell, path in cells:
@@ -339,6 +362,12 @@ def run_suite(suite: Suite, options: RunOptions, executor: Executor | None = Non
             summary.skipped += 1
         else:
             todo.append((cell, path))
+    if todo:  # one-time artefacts first, in this process, so no cell is charged for them
+        from bench.artefacts import build_artefacts
+
+        t = time.perf_counter()
+        summary.artefacts = build_artefacts([c for c, _ in todo], options)
+        summary.artefacts_s = time.perf_counter() - t
     t0 = time.perf_counter()
     bar = tqdm(total=len(todo), desc=f"{suite.name}: cells", unit="cell", dynamic_ncols=True)
 

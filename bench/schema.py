@@ -9,8 +9,12 @@ schema_version  int     this file's SCHEMA_VERSION
 key             str     16 hex digits: hash of everything that determines the result (below)
 status          str     "ok" or "failed"
 suite           str     suite name (the results sub-folder)
+suite_info      dict    description (what the suite is) and derived_from: for an ad-hoc run (``bench run``
+                        with other datasets, methods, shots, seeds, preset or source than its suite) the
+                        suite it started from, else null; optional (older records lack it)
 method          dict    name, version, preset, config (resolved dataclass), config_hash, capabilities
-dataset         dict    name, hash, source, image_shape, num_classes, n_train, n_pool, n_test, test_cap
+dataset         dict    name, spec, hash, source, image_shape, num_classes, classes (class names in label
+                        order: folder names for folder:PATH), n_train, n_pool, n_test, test_cap
 task            dict    shots, seed, labelled_fingerprint (equal for every method of a cell)
 classifier      dict    preset, config, config_hash; null for methods with their own classifier
 metrics         dict    accuracy, per_class_accuracy, n_test, plus method/metric extras; generating methods

@@ -4,6 +4,8 @@ a transfer method must never silently become a method that saw the target's trai
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 import torch.nn.functional as F
 
@@ -24,13 +26,42 @@ def to_shape(x: torch.Tensor, shape: tuple[int, int, int]) -> torch.Tensor:
     return y.round().clamp(0, 255).to(torch.uint8).contiguous()
 
 
+def source_field(method_cls) -> bool:
+    """True if the method class pretrains on a source dataset named by its config's ``source`` field
+    (``capabilities.uses_source`` and a ``source`` config field: finetune, finetune-head, transfer-gan)."""
+    return bool(method_cls.capabilities.uses_source) and "source" in {f.name for f in dataclasses.fields(method_cls.Config)}
+
+
 def auto_source(target: ImageDataset, by_name: dict[str, str], method: str) -> str:
     """``source = "auto"``: a class subset's other classes (``fashion-mnist[5-9]`` ->
-    ``fashion-mnist[0-4]``, same domain, disjoint classes), else ``by_name[target.name]``."""
-    spec = complement_spec(target) or by_name.get(target.name)
+    ``fashion-mnist[0-4]``, same domain, disjoint classes), else ``by_name`` of the target's dataset
+    (of the full dataset for a class subset). Nothing else: for a dataset the method has no fixed
+    pairing for (your own ``folder:PATH`` images), "auto" is refused rather than guessed, so every
+    method refuses it the same way, before any cell runs."""
+    spec = complement_spec(target) or by_name.get(target.parent or target.name)
     if spec is None:
-        raise BenchError(f"{method} has no default source for dataset {target.name!r}; set source=NAME "
-                         "(another dataset, e.g. fashion-mnist) in the method config")
+        known = ", ".join(sorted(by_name))
+        raise BenchError(f"{method} has no automatic transfer source for dataset {target.name!r} (source = \"auto\" "
+                         f"knows {known} and class subsets NAME[...]); choose one with --source DATASET (e.g. "
+                         f"--source fashion-mnist) or source = \"DATASET\" under [method_overrides.{method}] in a suite file")
+    return spec
+
+
+def resolve_source(spec: str, target: ImageDataset, by_name: dict[str, str], method: str) -> str:
+    """The source spec a method pretrains on: ``spec`` itself, or for ``"auto"`` :func:`auto_source`."""
+    return auto_source(target, by_name, method) if spec == "auto" else spec
+
+
+def check_source(method_cls, config, target: ImageDataset, data_root, download: bool = False) -> str | None:
+    """For a method with a ``source`` setting: resolve it for ``target`` and load it (the checks of
+    :func:`load_source`), so a missing, forbidden or unset source stops the run before any cell."""
+    if not source_field(method_cls):
+        return None
+    spec = resolve_source(config.source, target, getattr(method_cls, "auto_sources", {}), method_cls.name)
+    try:
+        load_source(spec, target, data_root, download)
+    except BenchError as exc:
+        raise BenchError(f"{method_cls.name} on {target.name}: {exc}") from None
     return spec
 
 

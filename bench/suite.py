@@ -48,6 +48,9 @@ class Cell:
     classifier: str
     classifier_overrides: dict[str, Any]
     test_cap: int
+    # what the suite is (recorded with every cell): description, and for an ad-hoc run the suite
+    # it was derived from (``derived_from``), so a report can print the command that reruns it
+    suite_info: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -64,11 +67,13 @@ class Suite:
     method_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     description: str = ""
     path: str = ""
+    derived_from: str = ""  # an ad-hoc run: the suite (built-in name or file) it started from
 
     def cells(self) -> list[Cell]:
         return [
             Cell(self.name, d, m, k, s, self.preset, dict(self.method_overrides.get(m, {})),
-                 self.classifier, dict(self.classifier_overrides), self.test_cap)
+                 self.classifier, dict(self.classifier_overrides), self.test_cap,
+                 {"description": self.description, "derived_from": self.derived_from or None})
             for d in self.datasets for k in self.shots for s in self.seeds for m in self.methods
         ]
 

@@ -311,3 +311,29 @@ def to_html(t: Table) -> str:
     return (f'<div class="scroll"><table class="results">\n<caption>{html.escape(t.title)}</caption>\n'
             f"<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n{foot}</table></div>\n"
             f"<p class=\"note\">{html.escape(t.note)}</p>\n")
+
+
+def per_class_tables(df: pd.DataFrame, baseline: str = "baseline") -> list[Table]:
+    """One table per dataset whose records name their classes: mean test accuracy per class (columns,
+    the dataset's class names in label order) per method, at the dataset's largest shot count."""
+    if "classes" not in df:
+        return []
+    ok = df[(df["status"] == "ok") & df["classes"].notna()]
+    tables = []
+    for dataset, g in ok.groupby("dataset"):
+        classes = str(g["classes"].iat[0]).split("; ")
+        cols = [f"accuracy[{c}]" for c in classes]
+        if not all(c in g for c in cols):
+            continue
+        shots = int(g["shots"].max())
+        g = g[g["shots"] == shots]
+        means = g.groupby("method")[cols].mean()
+        n = g.groupby("method").size()
+        rows = [[Cell(m)] + [Cell(f"{means.at[m, c]:.3f}" if np.isfinite(means.at[m, c]) else "—") for c in cols]
+                for m in method_order(list(means.index), baseline)]
+        note = (f"Mean test accuracy per class over seeds (n = {int(n.min())}"
+                + (f"–{int(n.max())}" if n.max() != n.min() else "") + f") at {shots} shots per class; "
+                "columns are the dataset's classes in label order.")
+        tables.append(Table(f"{dataset}: accuracy per class, {shots}-shot", ["method"] + classes, rows, note,
+                            ["l"] + ["r"] * len(classes)))
+    return tables

@@ -14,12 +14,14 @@ and the issue wants both fine-tuning modes side by side in one table:
 * ``finetune`` — full fine-tuning: trunk and head train from the first step;
 * ``finetune-head`` — shallow fine-tuning: the trunk stays frozen, only the head trains.
 
-Source choice (``source = "auto"``): for a class subset such as ``fashion-mnist[5-9]``, the same
-dataset's other classes (``fashion-mnist[0-4]``); otherwise a fixed, offline pairing by the target's family —
-handwriting targets (digits, MNIST, KMNIST) pretrain on ``fashion-mnist``; Fashion-MNIST on
-``digits`` (8×8, upsampled: a weak but offline source); natural and generic images on
-``fashion-mnist``. Any dataset spec can be named instead (e.g. ``source = "mnist"`` with
-``--download``); a missing one fails the cell with one line saying how to get it.
+Source choice (``source = "auto"``, :func:`bench.sources.auto_source`): for a class subset such as
+``fashion-mnist[5-9]``, the same dataset's other classes (``fashion-mnist[0-4]``); otherwise a fixed,
+offline pairing by the target dataset — handwriting (digits, MNIST, KMNIST) pretrains on
+``fashion-mnist``; Fashion-MNIST on ``digits`` (8×8, upsampled: a weak but offline source);
+CIFAR-10 on ``fashion-mnist``. Your own ``folder:PATH`` images have no automatic source: name one
+(``bench run --source fashion-mnist`` or ``source = "..."`` in the suite), else the run is refused
+before any cell, as transfer-gan's is. Any dataset spec can be named (e.g. ``source = "mnist"`` with
+``--download``); a missing one stops the run with one line saying how to get it.
 """
 
 from __future__ import annotations
@@ -29,15 +31,16 @@ from dataclasses import dataclass
 
 import torch
 
-from bench.datasets import complement_spec
 from bench.errors import BenchError
 from bench.method import Capabilities, FitData, Method, register_method
 from bench.nets import count_parameters
+from bench.sources import resolve_source
 from bench.tasks import derive_seed
 from bench.training import make_classifier
 
-AUTO_SOURCE = {"handwriting": "fashion-mnist", "fashion": "digits", "natural": "fashion-mnist",
-               "generic": "fashion-mnist"}
+# the same pairings the family map gave the built-in datasets before (results unchanged)
+AUTO_SOURCES = {"digits": "fashion-mnist", "mnist": "fashion-mnist", "kmnist": "fashion-mnist",
+                "fashion-mnist": "digits", "cifar10": "fashion-mnist"}
 MODES = ("full", "head")
 
 
@@ -63,32 +66,43 @@ class Finetune(Method):
     Config = FinetuneConfig
     presets = {k: {**v, "mode": "full"} for k, v in PRESETS.items()}
     capabilities = Capabilities(uses_source=True)
+    auto_sources = AUTO_SOURCES  # read by bench.sources.check_source before any cell runs
 
-    def fit(self, data: FitData) -> None:
+    def source_model(self, image_shape: tuple[int, int, int]) -> tuple:
+        """(source dataset, its image count, the cached source model, whether this call built it)."""
         ctx, cfg = self.ctx, self.config
-        spec = cfg.source
-        if spec == "auto":  # a class subset's other classes, else the family's offline source
-            spec = (complement_spec(ctx.dataset) if ctx.dataset is not None else None) or AUTO_SOURCE[data.family]
+        if ctx.dataset is None:
+            raise BenchError(f"{self.name} needs the target dataset in its context to pick and check a source")
+        spec = resolve_source(cfg.source, ctx.dataset, self.auto_sources, self.name)
         src, sx, sy = ctx.load_source(spec)
         clf_cfg = dataclasses.replace(ctx.classifier_cfg, steps=cfg.pretrain_steps)
-        key = {"source_hash": src.hash, "target_shape": list(data.image_shape), "classifier": dataclasses.asdict(clf_cfg)}
+        key = {"source_hash": src.hash, "target_shape": list(image_shape), "classifier": dataclasses.asdict(clf_cfg)}
         built = []
 
         def build() -> dict:
             built.append(True)
-            seed = derive_seed("finetune-source", src.hash, data.image_shape, cfg.pretrain_steps)
+            seed = derive_seed("finetune-source", src.hash, image_shape, cfg.pretrain_steps)
             with torch.random.fork_rng(devices=[]):  # the cell's random stream must not depend on a cache hit
                 torch.manual_seed(seed)
-                model = make_classifier(data.image_shape, src.num_classes, ctx.classifier_cfg)
+                model = make_classifier(image_shape, src.num_classes, ctx.classifier_cfg)
                 loss = ctx.train_classifier(model, sx, sy, cfg=clf_cfg, seed=seed, desc=f"pretrain on {spec}")
             return {"state": {k: v.cpu() for k, v in model.state_dict().items()},
                     "source_classes": src.num_classes, "final_loss": loss["final_loss"]}
 
-        art = ctx.cached("finetune-source", key, build)
+        shape = "×".join(map(str, image_shape))
+        art = ctx.cached("finetune-source", key, build,
+                         what=f"the finetune source model ({spec} at {shape}, {cfg.pretrain_steps} steps)")
+        return src, len(sx), art, bool(built)
+
+    def build_shared(self) -> None:
+        self.source_model(self.ctx.image_shape)
+
+    def fit(self, data: FitData) -> None:
+        src, n_source, art, built = self.source_model(data.image_shape)
         self.trunk = {k[len("features."):]: v for k, v in art["state"].items() if k.startswith("features.")}
-        self.stats = {"source": src.name, "source_images": len(sx), "source_hash": src.hash,
-                      "source_built_in_this_cell": bool(built), "source_final_loss": round(art["final_loss"], 4),
-                      "mode": cfg.mode,
+        self.stats = {"source": src.name, "source_images": n_source, "source_hash": src.hash,
+                      "source_built_in_this_cell": built, "source_final_loss": round(art["final_loss"], 4),
+                      "mode": self.config.mode,
                       "trainable_params": sum(v.numel() for v in art["state"].values() if v.is_floating_point())}
 
     def init_classifier(self, model: torch.nn.Module) -> None:

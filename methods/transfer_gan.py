@@ -19,7 +19,8 @@ target              auto source      why
                                      ``--download``; 60,000 items shrunk to 8×8.
 ``mnist``           ``fashion-mnist``same shape, different domain.
 ``kmnist``          ``mnist``        handwriting to handwriting (``--download``).
-other               none             set ``source=`` explicitly.
+other               none             set ``source=`` (or ``bench run --source``); refused
+                                     before any cell runs otherwise (e.g. ``folder:PATH``).
 ==================  ===============  =====================================================
 
 The semantically stronger pairings need a download: ``source=mnist`` for ``fashion-mnist`` (the
@@ -56,7 +57,7 @@ from bench.errors import BenchError
 from bench.gan_training import train_gan
 from bench.method import Capabilities, FitData, register_method
 from bench.nets import CondDiscriminator, CondGenerator
-from bench.sources import auto_source
+from bench.sources import resolve_source as _resolve
 
 AUTO_SOURCES = {"fashion-mnist": "digits", "digits": "fashion-mnist", "mnist": "fashion-mnist", "kmnist": "mnist"}
 
@@ -77,7 +78,7 @@ class TransferGANConfig(GANConfig):
 
 
 def resolve_source(spec: str, target: ImageDataset) -> str:
-    return auto_source(target, AUTO_SOURCES, "transfer-gan") if spec == "auto" else spec
+    return _resolve(spec, target, AUTO_SOURCES, "transfer-gan")
 
 
 @register_method("transfer-gan")
@@ -85,17 +86,19 @@ class TransferGAN(GANMethod):
     version = "1"
     Config = TransferGANConfig
     capabilities = Capabilities(generates=True, uses_source=True)
+    auto_sources = AUTO_SOURCES  # read by bench.sources.check_source before any cell runs
     presets = {"tiny": {**GAN_PRESETS["tiny"], "pretrain_steps": 4},
                "quick": {**GAN_PRESETS["quick"], "pretrain_steps": 800},
                "standard": {**GAN_PRESETS["standard"], "pretrain_steps": 3000}}
 
-    def prepare(self, G: CondGenerator, D: CondDiscriminator, data: FitData) -> None:
+    def source_model(self, image_shape: tuple[int, int, int]) -> tuple[str, Any, dict[str, Any], bool]:
+        """(source spec, source dataset, the cached source GAN, whether this call built it)."""
         cfg = self.config
         if self.ctx.dataset is None:
             raise BenchError("transfer-gan needs the target dataset in its context to pick and check a source")
         spec = resolve_source(cfg.source, self.ctx.dataset)
         src, sx, sy = self.ctx.load_source(spec)  # BenchError naming the source if it is missing
-        key = {"source": spec, "source_hash": src.hash, "target_shape": list(data.image_shape),
+        key = {"source": spec, "source_hash": src.hash, "target_shape": list(image_shape),
                "arch": {k: getattr(cfg, k) for k in ("z_dim", "g_width", "d_width", "embed_dim", "stabiliser")},
                "schedule": {k: getattr(cfg, k) for k in ("pretrain_steps", "batch_size", "lr_g", "lr_d", "beta1", "beta2")},
                "source_seed": cfg.source_seed, "version": self.version}
@@ -107,7 +110,7 @@ class TransferGAN(GANMethod):
             t0 = time.perf_counter()
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(cfg.source_seed)
-                sG, sD = self.build(data.image_shape, src.num_classes)
+                sG, sD = self.build(image_shape, src.num_classes)
                 stats = train_gan(sG, sD, sx, sy, cfg.schedule(cfg.pretrain_steps), device=self.ctx.device,
                                   gen=torch.Generator().manual_seed(cfg.source_seed), augment=self.augment(),
                                   progress=self.ctx.progress, desc=f"transfer-gan source {spec}")
@@ -116,7 +119,17 @@ class TransferGAN(GANMethod):
             return {"G": cpu(sG), "D": cpu(sD), "source": spec, "source_hash": src.hash,
                     "n_source_images": len(sx), "pretrain_s": round(time.perf_counter() - t0, 2), **stats}
 
-        art = self.ctx.cached("transfer-gan-source", key, build)
+        shape = "×".join(map(str, image_shape))
+        art = self.ctx.cached("transfer-gan-source", key, build,
+                              what=f"the transfer-gan source GAN ({spec} at {shape}, {cfg.pretrain_steps} steps)")
+        return spec, src, art, bool(built)
+
+    def build_shared(self) -> None:
+        self.source_model(self.ctx.image_shape)
+
+    def prepare(self, G: CondGenerator, D: CondDiscriminator, data: FitData) -> None:
+        cfg = self.config
+        spec, src, art, built = self.source_model(data.image_shape)
         for model, state in ((G, art["G"]), (D, art["D"])):
             own = model.state_dict()
             model.load_state_dict({k: v for k, v in state.items() if not k.startswith("embed.")} |

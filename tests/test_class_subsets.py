@@ -73,10 +73,10 @@ def test_split_list_keeps_brackets_together():
 
 def test_transfer_methods_pretrain_on_the_other_classes(tmp_path: Path):
     args = ["run", "--suite", "tiny", "--datasets", "digits[0-4]", "--methods", "transfer-gan,finetune",
-            "--shots", "3", "--seeds", "0", "--data-root", str(tmp_path / "data"),
+            "--shots", "3", "--seeds", "0", "--name", "subset-transfer", "--data-root", str(tmp_path / "data"),
             "--results-dir", str(tmp_path / "results"), "--reports-dir", str(tmp_path / "reports")]
     assert main(args) == 0
-    records = [json.loads(p.read_text()) for p in (tmp_path / "results" / "tiny" / "digits-c0-4").rglob("*.json")]
+    records = [json.loads(p.read_text()) for p in (tmp_path / "results" / "subset-transfer" / "digits-c0-4").rglob("*.json")]
     assert {r["method"]["name"] for r in records} == {"transfer-gan", "finetune"}
     for r in records:
         assert r["status"] == "ok" and r["dataset"]["num_classes"] == 5 and r["dataset"]["spec"] == "digits[0-4]"

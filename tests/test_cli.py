@@ -15,7 +15,7 @@ from bench.method import METHODS, Method, register_method
 
 
 def run(tmp_path: Path, *extra: str) -> int:
-    return main(["run", "--suite", "tiny", "--methods", "baseline,classic", "--results-dir", str(tmp_path / "res"),
+    return main(["run", "--suite", "tiny", "--methods", "baseline,classic", "--name", "tiny-bc", "--results-dir", str(tmp_path / "res"),
                  "--reports-dir", str(tmp_path / "rep"), "--data-root", str(tmp_path / "data"), *extra])
 
 
@@ -29,7 +29,7 @@ def test_run_resume_delete_force(tmp_path, capsys):
     assert "| baseline |" in out and "| classic |" in out and "8 cell(s) run" in out
     first = records(tmp_path)
     assert len(first) == 8
-    assert (tmp_path / "rep" / "tiny" / "leaderboard.md").is_file()
+    assert (tmp_path / "rep" / "tiny-bc" / "leaderboard.md").is_file()
     umask = os.umask(0)
     os.umask(umask)
     assert {p.stat().st_mode & 0o777 for p in first} == {0o666 & ~umask}, "records must be as readable as plain files"
@@ -137,12 +137,12 @@ def test_ctrl_c_keeps_finished_cells_and_says_how_to_resume(tmp_path, capsys, fl
 
 def test_report_rebuilds_from_records(tmp_path, capsys):
     assert run(tmp_path) == 0
-    (tmp_path / "rep" / "tiny" / "records.csv").unlink()
+    (tmp_path / "rep" / "tiny-bc" / "records.csv").unlink()
     capsys.readouterr()
-    assert main(["report", "tiny", "--results-dir", str(tmp_path / "res"), "--reports-dir", str(tmp_path / "rep")]) == 0
+    assert main(["report", "tiny-bc", "--results-dir", str(tmp_path / "res"), "--reports-dir", str(tmp_path / "rep")]) == 0
     import pandas as pd
 
-    df = pd.read_csv(tmp_path / "rep" / "tiny" / "records.csv")
+    df = pd.read_csv(tmp_path / "rep" / "tiny-bc" / "records.csv")
     assert len(df) == 8 and set(df["method"]) == {"baseline", "classic"}
     assert main(["report", "nosuch", "--results-dir", str(tmp_path / "res")]) == 2
 
@@ -157,3 +157,127 @@ def test_executor_local_without_workers_runs_sequentially(tmp_path, capsys, monk
     monkeypatch.setattr("bench.executors.available_cores", lambda: 2)
     assert run(tmp_path, "--methods", "baseline", "--shots", "1", "--seeds", "0", "--executor", "local") == 0
     assert "1 cell(s) run" in capsys.readouterr().out
+
+
+# --- own data: folder:PATH runs get their own suite, class names, explicit transfer sources ----------
+
+def digits_folder(root: Path, names=("zero", "one", "seven"), digits_of=(0, 1, 7), n_train=8, n_test=6) -> Path:
+    """A folder dataset of real digits PNGs: ``root/{train,test}/<name>/*.png``."""
+    from PIL import Image
+
+    from bench.datasets import load_dataset
+
+    d = load_dataset("digits")
+    for split, x, y, n in (("train", d.train_x, d.train_y, n_train), ("test", d.test_x, d.test_y, n_test)):
+        for name, k in zip(names, digits_of, strict=True):
+            (root / split / name).mkdir(parents=True)
+            for i, idx in enumerate((y == k).nonzero().flatten()[:n].tolist()):
+                Image.fromarray(x[idx, 0].numpy(), "L").save(root / split / name / f"{i}.png")
+    return root
+
+
+def folder_run(tmp_path: Path, folder: Path, *extra: str) -> int:
+    return main(["run", "--suite", "tiny", "--datasets", f"folder:{folder}", "--shots", "2", "--seeds", "0,1",
+                 "--data-root", str(tmp_path / "data"), "--results-dir", str(tmp_path / "res"),
+                 "--reports-dir", str(tmp_path / "rep"), *extra])
+
+
+def test_folder_run_has_its_own_suite_and_class_names(tmp_path, capsys):
+    import pandas as pd
+
+    folder = digits_folder(tmp_path / "My Digits")
+    assert folder_run(tmp_path, folder, "--methods", "baseline,classic") == 0
+    out = capsys.readouterr().out
+    suite = "folder-my-digits_baseline.classic_tiny"
+    assert not (tmp_path / "res" / "tiny").exists(), "an ad-hoc run must not be filed under the suite it came from"
+    recs = [json.loads(b) for b in records(tmp_path).values()]
+    assert len(recs) == 4 and {r["suite"] for r in recs} == {suite}
+    info = recs[0]["suite_info"]
+    assert info["derived_from"] == "tiny" and f"folder:{folder}" in info["description"]
+    assert all(r["dataset"]["classes"] == ["one", "seven", "zero"] for r in recs)  # folder names, label order
+
+    rep = tmp_path / "rep" / suite
+    df = pd.read_csv(rep / "records.csv")
+    assert set(df["classes"]) == {"one; seven; zero"}
+    for r in recs:  # per-class accuracy under the class's name
+        row = df[(df["method"] == r["method"]["name"]) & (df["seed"] == r["task"]["seed"])].iloc[0]
+        assert [row[f"accuracy[{c}]"] for c in ("one", "seven", "zero")] == pytest.approx(r["metrics"]["per_class_accuracy"])
+    html = (rep / "index.html").read_text()
+    assert f"bench run --suite tiny --name {suite} --datasets &#x27;folder:{folder}&#x27;" in html
+    assert "accuracy per class, 2-shot" in html and "<th class=\"num\">seven</th>" in html
+    assert f"report: {rep / 'index.html'}" in out
+    assert f"bench report {suite} --results-dir {tmp_path / 'res'} --reports-dir {tmp_path / 'rep'}" in out
+
+
+def test_run_name_rules(tmp_path, capsys):
+    folder = digits_folder(tmp_path / "pets")
+    for bad, msg in ((["--name", "quick"], "--name quick is a built-in suite's name"),
+                     (["--name", "Bad Name"], "invalid --name 'Bad Name'")):
+        assert folder_run(tmp_path, folder, "--methods", "baseline", *bad) == 2
+        assert msg in capsys.readouterr().err
+    (tmp_path / "quick.toml").write_text('datasets = ["digits"]\nmethods = ["baseline"]\n')
+    assert main(["run", "--suite", str(tmp_path / "quick.toml"), "--results-dir", str(tmp_path / "res")]) == 2
+    assert "uses the built-in suite name 'quick'; set name" in capsys.readouterr().err
+    assert not (tmp_path / "res").exists() or not any((tmp_path / "res").rglob("*.json"))
+
+    assert folder_run(tmp_path, folder, "--methods", "baseline", "--name", "my-pets") == 0
+    assert {json.loads(b)["suite"] for b in records(tmp_path).values()} == {"my-pets"}
+
+
+def test_run_name_is_derived_and_fits():
+    from bench.cli import run_name
+    from bench.registry import check_name
+
+    assert run_name(["folder-pets"], ["baseline", "gan"], ["baseline", "gan", "vae"], "tiny", None) == \
+        "folder-pets_baseline.gan_tiny"
+    assert run_name(["digits"], ["baseline", "gan"], ["gan", "baseline"], "quick", None) == "digits_all_quick"
+    assert run_name(["fashion-mnist-c5-9"], ["finetune"], ["finetune", "gan"], "quick", "fashion-mnist[0-4]") == \
+        "fashion-mnist-c5-9_finetune_quick_src-fashion-mnist-0-4"
+    many = [f"method-number-{i}" for i in range(9)]
+    long = run_name(["folder-" + "x" * 80], many, many + ["other"], "standard", None)
+    assert len(long) <= 64 and check_name(long) == long
+    assert long != run_name(["folder-" + "x" * 80], many[:-1], many + ["other"], "standard", None)
+
+
+@pytest.mark.parametrize("method", ["finetune", "transfer-gan"])
+def test_folder_source_must_be_chosen_before_any_cell(tmp_path, capsys, method):
+    """finetune used Fashion-MNIST silently for a folder while transfer-gan failed per cell; now
+    both refuse source="auto" there, before any cell, in one line that says how to set it."""
+    folder = digits_folder(tmp_path / "pets")
+    assert folder_run(tmp_path, folder, "--methods", f"baseline,{method}") == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {method} has no automatic transfer source for dataset 'folder-pets'") and "\n" not in err
+    assert "--source DATASET" in err and f"[method_overrides.{method}]" in err
+    assert records(tmp_path) == {}
+
+
+def test_folder_run_with_a_source_builds_it_once_before_the_cells(tmp_path, capsys):
+    folder = digits_folder(tmp_path / "pets")
+    assert folder_run(tmp_path, folder, "--methods", "baseline,finetune", "--source", "digits") == 0
+    captured = capsys.readouterr()
+    recs = [json.loads(b) for b in records(tmp_path).values()]
+    ft = [r for r in recs if r["method"]["name"] == "finetune"]
+    assert {r["suite"] for r in recs} == {"folder-pets_baseline.finetune_tiny_src-digits"}
+    assert [r["method"]["config"]["source"] for r in ft] == ["digits", "digits"]
+    assert [r["details"]["source_built_in_this_cell"] for r in ft] == [False, False]  # built by the driver
+    assert all(r["timings"]["artefacts_s"] == 0 for r in recs)
+    assert "building the finetune source model (digits at 1×8×8, 20 steps) (one time, cached in" in captured.err
+    assert "one-time artefacts built before the cells (not in any cell's time): 1 in" in captured.out
+    html = (tmp_path / "rep" / "folder-pets_baseline.finetune_tiny_src-digits" / "index.html").read_text()
+    assert "--source digits" in html  # the reproduce line sets the source again
+
+    assert main(["run", "--suite", "tiny", "--methods", "baseline", "--source", "digits",
+                 "--results-dir", str(tmp_path / "res")]) == 2
+    assert "none of the methods baseline uses a transfer source" in capsys.readouterr().err
+
+
+def test_every_argument_says_what_it_does():
+    import argparse
+
+    from bench.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for name, parser in sub.choices.items():
+        for action in parser._actions:
+            if not isinstance(action, argparse._HelpAction):
+                assert action.help and len(action.help) > 15, f"bench {name} {action.dest} has no help"

@@ -57,6 +57,15 @@ def test_fashion_mnist_found_in_system_dir(tmp_path, monkeypatch):
     assert np.array_equal(d.train_x[:, 0].numpy(), arrays["train"][0])
     assert all((tmp_path / "root" / "FashionMNIST" / "raw" / f).is_file() for f in IDX_FILES)
     assert "system" in d.source and d.family == "fashion"
+    assert d.classes[0] == "T-shirt/top" and d.classes[-1] == "Ankle boot"  # class names travel into records
+
+
+def test_class_names_in_label_order(tmp_path):
+    assert load_dataset("digits").classes == tuple("0123456789")
+    assert load_dataset("digits[7-9]").classes == ("7", "8", "9")
+    d = load_dataset(f"folder:{make_folder(tmp_path / 'f', classes=('zebra', 'ant', 'Moth'))}")
+    assert d.classes == ("Moth", "ant", "zebra")  # ImageFolder order: sorted folder names, labels 0, 1, 2
+    assert [d.classes[int(c)] for c in d.train_y[::3]] == ["Moth", "ant", "zebra"]
 
 
 def test_missing_fashion_mnist_says_how_to_get_it(tmp_path, monkeypatch):
@@ -132,3 +141,19 @@ def test_unknown_dataset_suggests():
     with pytest.raises(BenchError, match=r"unknown dataset 'fashion_mnist'; did you mean 'fashion-mnist'"):
         load_dataset("fashion_mnist")
     assert "digits" in DATASETS.names()
+
+
+def test_auto_source_is_the_same_rule_for_every_transfer_method(tmp_path):
+    from bench.method import METHODS
+    from bench.sources import resolve_source, source_field
+
+    users = [m for m in METHODS.names() if source_field(METHODS.get(m))]
+    assert users == ["finetune", "finetune-head", "transfer-gan"]
+    folder = load_dataset(f"folder:{make_folder(tmp_path / 'pets')}")
+    for m in users:
+        cls = METHODS.get(m)
+        assert resolve_source("auto", load_dataset("digits[5-9]"), cls.auto_sources, m) == "digits[0-4]"
+        assert resolve_source("auto", load_dataset("digits[0-8]"), cls.auto_sources, m) == "fashion-mnist"
+        assert resolve_source("mnist", folder, cls.auto_sources, m) == "mnist"
+        with pytest.raises(BenchError, match=rf"^{m} has no automatic transfer source for dataset 'folder-pets'.*--source"):
+            resolve_source("auto", folder, cls.auto_sources, m)

@@ -18,14 +18,14 @@ SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "method_details.py
 def tiny_records(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("details")
     assert main(["run", "--suite", "tiny", "--methods", "distill-quant,pseudo-label,gan,lrgan", "--shots", "3",
-                 "--data-root", str(root / "data"), "--results-dir", str(root / "results"),
+                 "--name", "tiny-details", "--data-root", str(root / "data"), "--results-dir", str(root / "results"),
                  "--reports-dir", str(root / "reports")]) == 0
     return root / "results"
 
 
 def run_script(results: Path, capsys) -> str:
     argv = sys.argv
-    sys.argv = [str(SCRIPT), "tiny", "--results-dir", str(results)]
+    sys.argv = [str(SCRIPT), "tiny-details", "--results-dir", str(results)]
     try:
         with pytest.raises(SystemExit) as exit_:
             runpy.run_path(str(SCRIPT), run_name="__main__")
@@ -41,7 +41,7 @@ def rows(out: str, first: str) -> list[list[str]]:
 
 def test_tables_hold_the_records_means(tiny_records: Path, capsys):
     out = run_script(tiny_records, capsys)
-    recs = [json.loads(p.read_text()) for p in (tiny_records / "tiny" / "digits").rglob("*.json")]
+    recs = [json.loads(p.read_text()) for p in (tiny_records / "tiny-details" / "digits").rglob("*.json")]
     dq = [r for r in recs if r["method"]["name"] == "distill-quant"]
     int8 = [r for r in rows(out, "digits") if len(r) == 9 and r[3] == "student_int8"]
     assert len(int8) == 1 and int8[0][2] == str(len(dq)) == "2"

@@ -121,7 +121,7 @@ def test_sample_grid_png_next_to_the_record(records):
     with Image.open(png) as im:
         w, h = im.size
     tile = 32 + 2  # 8×8 digits enlarged ×4, 2-pixel padding
-    assert (h, w) == (10 * tile + 2, 10 * tile + 2)  # rows = 10 classes, 10 samples each
+    assert h == 10 * tile + 2 and w > 10 * tile + 2  # rows = 10 classes, 10 samples each; a margin of row labels
 
 
 def test_memorisation_and_untrained_vs_trained(records):

@@ -48,12 +48,12 @@ def test_clean_rerun_of_a_subset_is_within_the_committed_ci(tmp_path: Path):
     seeds = sorted(ref[(ref["dataset"] == dataset) & (ref["shots"] == shots)]["seed"].astype(int))
     data_root = os.environ.get("AUGBENCH_DATA_ROOT", str(tmp_path / "data"))
     rc = main(["run", "--suite", suite, "--datasets", dataset, "--methods", "baseline", "--shots", str(shots),
-               "--seeds", ",".join(map(str, seeds)), "--preset", str(ref["preset"].iat[0]), "--data-root", data_root,
+               "--seeds", ",".join(map(str, seeds)), "--preset", str(ref["preset"].iat[0]), "--name", "rerun", "--data-root", data_root,
                "--results-dir", str(tmp_path / "results"), "--reports-dir", str(tmp_path / "reports")])
     if rc == 2:
         pytest.skip(f"{dataset} is not available offline here (set AUGBENCH_DATA_ROOT)")
     assert rc == 0
-    new = pd.read_csv(tmp_path / "reports" / suite / "tables" / "summary_accuracy.csv")
+    new = pd.read_csv(tmp_path / "reports" / "rerun" / "tables" / "summary_accuracy.csv")
     old = pd.read_csv(REPORT / "tables" / "summary_accuracy.csv")
     key = (old["dataset"] == dataset) & (old["method"] == "baseline") & (old["shots"] == shots)
     new_mean, (old_mean, old_ci) = new["mean"].iat[0], old.loc[key, ["mean", "ci95"]].iloc[0]

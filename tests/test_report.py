@@ -20,7 +20,7 @@ from bench.tables import latex_document, summary_tables, to_html, to_latex, to_m
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("tiny")
-    rc = main(["run", "--suite", "tiny", "--methods", "baseline,classic", "--data-root", str(root / "data"), "--results-dir", str(root / "results"),
+    rc = main(["run", "--suite", "tiny", "--methods", "baseline,classic", "--name", "tiny-bc", "--data-root", str(root / "data"), "--results-dir", str(root / "results"),
                "--reports-dir", str(root / "reports")])
     assert rc == 0
     return root
@@ -28,13 +28,13 @@ def tiny_run(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def report(tiny_run: Path) -> Path:
-    rc = main(["report", "tiny", "--results-dir", str(tiny_run / "results"), "--reports-dir", str(tiny_run / "reports")])
+    rc = main(["report", "tiny-bc", "--results-dir", str(tiny_run / "results"), "--reports-dir", str(tiny_run / "reports")])
     assert rc == 0
-    return tiny_run / "reports" / "tiny"
+    return tiny_run / "reports" / "tiny-bc"
 
 
 def test_long_table_csv_and_parquet_hold_every_cell(report: Path, tiny_run: Path):
-    n_records = len(list((tiny_run / "results" / "tiny").rglob("*.json")))
+    n_records = len(list((tiny_run / "results" / "tiny-bc").rglob("*.json")))
     csv = pd.read_csv(report / "records.csv")
     pq = pd.read_parquet(report / "records.parquet")
     assert len(csv) == len(pq) == n_records == 8  # 2 methods x 2 shots x 2 seeds
@@ -45,7 +45,7 @@ def test_long_table_csv_and_parquet_hold_every_cell(report: Path, tiny_run: Path
 
 
 def test_summary_matches_records(report: Path, tiny_run: Path):
-    recs = [json.loads(p.read_text()) for p in (tiny_run / "results" / "tiny").rglob("*.json")]
+    recs = [json.loads(p.read_text()) for p in (tiny_run / "results" / "tiny-bc").rglob("*.json")]
     accs = [r["metrics"]["accuracy"] for r in recs if r["method"]["name"] == "classic" and r["task"]["shots"] == 3]
     summ = pd.read_csv(report / "tables" / "summary_accuracy.csv")
     row = summ[(summ["method"] == "classic") & (summ["shots"] == 3)].iloc[0]
@@ -79,7 +79,7 @@ def test_figures_and_html(report: Path):
     assert html.count('<table class="results">') >= 3
     assert html.count("data:image/png;base64,") == 3
     assert "No sample grids" in html
-    assert "bench run --suite tiny" in html and "bench report tiny" in html
+    assert "bench run --suite tiny --name tiny-bc" in html and "bench report tiny-bc" in html
     env = json.loads((report / "environment.json").read_text())
     assert env["cells"] == 8 and env["devices"] and env["git_commits"] and env["packages"][0]["torch"]
 
@@ -91,12 +91,12 @@ def test_sample_grid_montage_picks_up_pngs_beside_records(tiny_run: Path, tmp_pa
 
     results = tmp_path / "results"
     shutil.copytree(tiny_run / "results", results)
-    rec = sorted((results / "tiny" / "digits" / "classic").glob("shots3-seed0-*.json"))[0]
+    rec = sorted((results / "tiny-bc" / "digits" / "classic").glob("shots3-seed0-*.json"))[0]
     ds = load_dataset("digits")  # a real grid of real images, as a generating method would write
     grid = np.concatenate([np.concatenate([ds.train_x[i * 10 + j, 0].numpy() for j in range(10)], 1) for i in range(3)], 0)
     plt.imsave(rec.with_suffix(".png"), grid, cmap="gray")
-    assert main(["report", "tiny", "--results-dir", str(results), "--reports-dir", str(tmp_path / "reports")]) == 0
-    out = tmp_path / "reports" / "tiny"
+    assert main(["report", "tiny-bc", "--results-dir", str(results), "--reports-dir", str(tmp_path / "reports")]) == 0
+    out = tmp_path / "reports" / "tiny-bc"
     assert (out / "figures" / "sample_grids.png").is_file()
     html = (out / "index.html").read_text()
     assert "No sample grids" not in html and html.count("data:image/png;base64,") == 4
@@ -105,11 +105,11 @@ def test_sample_grid_montage_picks_up_pngs_beside_records(tiny_run: Path, tmp_pa
     assert f'<div class="gridwrap"><ol>{labels}</ol><img src="data:image/png;base64,' in html
     # records that carry class names (folder datasets) label the rows with them
     names = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
-    for f in (results / "tiny").rglob("*.json"):
+    for f in (results / "tiny-bc").rglob("*.json"):
         r = json.loads(f.read_text())
         r["dataset"]["classes"] = names
         f.write_text(json.dumps(r))
-    assert main(["report", "tiny", "--results-dir", str(results), "--output", str(tmp_path / "named")]) == 0
+    assert main(["report", "tiny-bc", "--results-dir", str(results), "--output", str(tmp_path / "named")]) == 0
     html = (tmp_path / "named" / "index.html").read_text()
     assert "<ol>" + "".join(f"<li>{n}</li>" for n in names) + "</ol>" in html
 
@@ -221,7 +221,7 @@ def test_report_adapts_to_whatever_metric_columns_records_have(tiny_run: Path, t
         rec["details"].update(trainable_params=1000 + i, model_bytes=4096, model_params=321, nested={"student_bytes": 77})
         f.write_text(json.dumps(rec))
     out = tmp_path / "out"
-    assert main(["report", "tiny", "--results-dir", str(results), "--output", str(out)]) == 0
+    assert main(["report", "tiny-bc", "--results-dir", str(results), "--output", str(out)]) == 0
     md = (out / "tables" / "summary.md").read_text()
     assert "digits: FID (domain features)" in md and "digits: KID ×10³ (domain features)" in md and "Memorisation ratio" in md
     mem = md.split("Memorisation ratio")[1].split("####")[0]

@@ -31,10 +31,11 @@ def report(tmp_path_factory) -> Path:
     if why:
         pytest.skip(why)
     root = tmp_path_factory.mktemp("browser")
-    rc = main(["run", "--suite", "tiny", "--methods", "baseline,classic,gmm", "--data-root", str(root / "data"),
+    rc = main(["run", "--suite", "tiny", "--methods", "baseline,classic,gmm", "--name", "tiny-browser",
+               "--data-root", str(root / "data"),
                "--results-dir", str(root / "results"), "--reports-dir", str(root / "reports")])
     assert rc == 0
-    return root / "reports" / "tiny" / "index.html"
+    return root / "reports" / "tiny-browser" / "index.html"
 
 
 @pytest.fixture(scope="module", params=[1280, 390], ids=["desktop", "phone"])
@@ -80,12 +81,13 @@ def test_figures_and_sample_grids_are_drawn_large(page):
     assert min(i["w"] for i in grids) >= (340 if page["width"] < 600 else 400), grids  # not 80 px thumbnails
 
 
-def test_sample_grid_rows_are_labelled_in_line_with_the_rows(page):
+def test_sample_grid_rows_are_labelled_once(page):
+    # the gmm cells' PNGs carry their class names in a left margin (bench.metrics.grids, tested in
+    # test_sample_grids.py): the page shows the grid large and adds no second list beside it (grids of
+    # older records, without names in the PNG, get an HTML list: tests/test_report.py)
     assert len(page["row_labels"]) == 2
     for g in page["row_labels"]:
-        assert g["labels"] == [str(i) for i in range(10)]  # digits records carry no class names: indices
-        assert sum(g["label_h"]) == pytest.approx(g["img_h"], rel=0.05)
-        assert max(g["label_h"]) - min(g["label_h"]) < 1.0
+        assert g["labels"] == []
 
 
 def test_significance_marks_look_different(page):

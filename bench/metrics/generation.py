@@ -175,5 +175,8 @@ def generation_metrics(x_gen: torch.Tensor, y_gen: torch.Tensor, task: Any, opti
         metrics["cas"] = cas.pop("cas")
         details["cas"] = cas
     if grid_path is not None:
-        details["grid"] = save_sample_grid(x_gen, y_gen, ds.num_classes, Path(grid_path), cfg.grid_per_class).name
+        details["grid"] = save_sample_grid(x_gen, y_gen, ds.num_classes, Path(grid_path), cfg.grid_per_class,
+                                           ds.classes).name
+        # rows labelled with class names in the PNG itself: the report adds no second list beside it
+        details["grid_label_rows"] = len(ds.classes)
     return {"metrics": metrics, "details": details}
