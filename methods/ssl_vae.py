@@ -31,7 +31,16 @@ prior. To compare with the anchors, with internet once (``--download`` fetches M
 
     bench run --methods ssl-vae,baseline --datasets mnist --shots 10 --seeds 0,1,2,3,4 --preset standard --download
 
-and for M1+M2 add ``method_overrides = {m1 = true}`` in a suite file (``bench run --suite FILE``).
+and for M1+M2 a suite file (``bench run --suite m1m2.toml --download``)::
+
+    datasets = ["mnist"]
+    methods = ["ssl-vae"]
+    shots = [10]
+    seeds = [0, 1, 2, 3, 4]
+    preset = "standard"
+
+    [method_overrides.ssl-vae]
+    m1 = true
 """
 
 from __future__ import annotations
@@ -69,7 +78,7 @@ class SSLVAEConfig:
                 raise BenchError(f"ssl-vae: {name} must be >= 1, got {getattr(self, name)}")
         for name in ("hidden", "m1_hidden"):
             widths = getattr(self, name)
-            if not isinstance(widths, (tuple, list)) or not widths or any(int(w) < 1 for w in widths):
+            if not isinstance(widths, (tuple, list)) or not widths or not all(isinstance(w, int) and w >= 1 for w in widths):
                 raise BenchError(f"ssl-vae: {name} must be a non-empty list of positive widths, got {widths!r}")
         if self.alpha < 0:
             raise BenchError(f"ssl-vae: alpha must be >= 0 (paper: 0.1, i.e. α = 0.1·N), got {self.alpha}")
@@ -105,8 +114,12 @@ class SSLVAE(Method):
     presets = {
         "tiny": {"steps": 6, "batch_size": 16, "z_dim": 4, "hidden": (32,), "m1_steps": 4, "m1_z_dim": 8,
                  "m1_hidden": (32,), "pool_size": 200},
-        "quick": {"steps": 1000, "batch_size": 64},
-        "standard": {"steps": 2000, "batch_size": 64},
+        # quick: 8×8 digits, ~15 s of CPU per cell; lr 3e-3 / 256 hidden / z 16 beat lr 1e-3 with
+        # the paper's 500 hidden / z 50 at 1000 steps on dev seed 1000 (accuracy 0.91 vs 0.87)
+        "quick": {"steps": 1000, "batch_size": 64, "lr": 3e-3, "hidden": (256,), "z_dim": 16,
+                  "m1_steps": 1000, "m1_hidden": (256, 256), "m1_z_dim": 16},
+        # standard: 28×28 Fashion-MNIST, the paper's M2 sizes (500 hidden, z 50), 2000 steps
+        "standard": {"steps": 2000, "batch_size": 64, "lr": 1e-3},
     }
     capabilities = Capabilities(uses_pool=True, own_classifier=True)
 
