@@ -37,6 +37,7 @@ internet once (``--download`` fetches MNIST)::
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,6 +101,13 @@ def discriminator_loss(l_lab: torch.Tensor, y: torch.Tensor, l_unl: torch.Tensor
     lse_unl, lse_fake = torch.logsumexp(l_unl, 1), torch.logsumexp(l_fake, 1)
     unsup = 0.5 * (-lse_unl.mean() + F.softplus(lse_unl).mean() + F.softplus(lse_fake).mean())
     return sup + unsup_weight * unsup, sup, unsup
+
+
+def state_dict_bytes(*modules: torch.nn.Module) -> int:
+    """Bytes of ``torch.save`` of the modules' state dicts (what storing the classifier costs)."""
+    buf = io.BytesIO()
+    torch.save([m.state_dict() for m in modules], buf)
+    return buf.getbuffer().nbytes
 
 
 def check_finite(name: str, value: torch.Tensor, step: int) -> None:
@@ -196,8 +204,9 @@ class SSLGAN(Method):
 
     def details(self) -> dict[str, Any]:
         d, g = count_parameters(self.D), count_parameters(self.G)
+        # model_params / model_bytes: the model that predicts (the discriminator), for the cost table
         return {**self.stats, "classifier": "discriminator (own_classifier)", "params_d": d, "params_g": g,
-                "trainable_params": d + g, "model_params": d}
+                "trainable_params": d + g, "model_params": d, "model_bytes": state_dict_bytes(self.D)}
 
 
 class _Logits(torch.nn.Module):

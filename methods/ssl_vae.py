@@ -50,6 +50,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from bench.methods.ssl_gan import state_dict_bytes
 
 from bench.errors import BenchError
 from bench.method import Capabilities, FitData, Method, register_method
@@ -226,6 +227,8 @@ class SSLVAE(Method):
     def details(self) -> dict[str, Any]:
         m2 = count_parameters(self.model)
         m1 = count_parameters(self.m1_model) if self.m1_model is not None else 0
-        clf = count_parameters(self.model.classifier) + (count_parameters(self.m1_model.encoder) if m1 else 0)
+        predicts = [self.model.classifier] + ([self.m1_model.encoder] if m1 else [])
+        # model_params / model_bytes: the model that predicts (q(y|x), after M1's encoder), for the cost table
         return {**self.stats, "classifier": "q(y|x) (own_classifier)", "variant": "M1+M2" if m1 else "M2",
-                "params_m2": m2, "params_m1": m1, "trainable_params": m1 + m2, "model_params": clf}
+                "params_m2": m2, "params_m1": m1, "trainable_params": m1 + m2,
+                "model_params": sum(count_parameters(p) for p in predicts), "model_bytes": state_dict_bytes(*predicts)}

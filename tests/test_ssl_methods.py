@@ -73,6 +73,8 @@ def test_learns_from_five_shots_and_the_pool(name, overrides, digits, options):
     d = m.details()
     assert d["pool_label_accuracy"] > 0.5, d
     assert d["pool_images"] == len(task.pool_x)
+    assert 0 < d["model_params"] < d["trainable_params"]
+    assert d["model_bytes"] >= 4 * d["model_params"]  # float32 weights of the predicting model, serialized
 
 
 def test_m2_unlabelled_loss_is_the_explicit_sum_over_classes():
