@@ -169,9 +169,10 @@ class SSLGAN(Method):
             loss_d.backward()
             opt_d.step()
 
-            _, f_real = self.D(to_input(pool[i_unl[1]].to(dev)))
+            with torch.no_grad():
+                _, f_real = self.D(to_input(pool[i_unl[1]].to(dev)))
             _, f_fake = self.D(fake)
-            loss_g = (f_real.detach().mean(0) - f_fake.mean(0)).pow(2).mean()  # feature matching
+            loss_g = (f_real.mean(0) - f_fake.mean(0)).pow(2).mean()  # feature matching
             check_finite("generator feature-matching", loss_g, step)
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
@@ -195,12 +196,6 @@ class SSLGAN(Method):
 
     def predictor(self):
         return model_predictor(_Logits(self.D), self.ctx.device)
-
-    @torch.no_grad()
-    def sample(self, n: int, seed: int = 0) -> torch.Tensor:
-        """``n`` uint8 images from the generator (for looking at; the method does not use them)."""
-        z = torch.rand(n, self.config.z_dim, generator=torch.Generator().manual_seed(seed)).to(self.ctx.device)
-        return self.G(z).cpu().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
 
     def details(self) -> dict[str, Any]:
         d, g = count_parameters(self.D), count_parameters(self.G)
