@@ -69,6 +69,7 @@ class SSLVAEConfig:
     lr: float = 3e-4
     m1: bool = False  # M1+M2: train M2 on the latent means of an M1 VAE
     m1_steps: int = 2000
+    m1_lr: float = 1e-3  # M1's own learning rate (at 3e-3 M1 collapsed to the prior on digits)
     m1_z_dim: int = 50
     m1_hidden: tuple[int, ...] = (600, 600)
     pool_size: int = 0  # pool images used (random subsample; 0 = the whole pool)
@@ -83,8 +84,9 @@ class SSLVAEConfig:
                 raise BenchError(f"ssl-vae: {name} must be a non-empty list of positive widths, got {widths!r}")
         if self.alpha < 0:
             raise BenchError(f"ssl-vae: alpha must be >= 0 (paper: 0.1, i.e. α = 0.1·N), got {self.alpha}")
-        if self.lr <= 0:
-            raise BenchError(f"ssl-vae: lr must be > 0, got {self.lr}")
+        for name in ("lr", "m1_lr"):
+            if getattr(self, name) <= 0:
+                raise BenchError(f"ssl-vae: {name} must be > 0, got {getattr(self, name)}")
         if not isinstance(self.m1, bool):
             raise BenchError(f"ssl-vae: m1 must be true or false, got {self.m1!r}")
         if self.pool_size < 0:
@@ -133,23 +135,24 @@ class SSLVAE(Method):
         if len(pos) == 0:
             raise BenchError("ssl-vae: the unlabelled pool is empty; it needs unlabelled images")
         x_lab, x_unl = data.x.flatten(1).float() / 255, data.pool_x[pos].flatten(1).float() / 255
-        self.m1_model, self.stats = None, {"pool_images": len(pos)}
-        with torch.random.fork_rng(devices=[]):  # initial weights depend on ctx.seed only
-            torch.manual_seed(ctx.seed)
-            if cfg.m1:
+        self.m1_model, self.keep, self.stats = None, None, {"pool_images": len(pos)}
+        if cfg.m1:
+            with torch.random.fork_rng(devices=[]):  # initial weights depend on ctx.seed only
+                torch.manual_seed(ctx.seed + 1)
                 self.m1_model = VAEM1(x_lab.shape[1], cfg.m1_z_dim, tuple(cfg.m1_hidden)).to(dev)
-            in_dim = cfg.m1_z_dim if cfg.m1 else x_lab.shape[1]
-            self.model = VAEM2(in_dim, data.num_classes, cfg.z_dim, tuple(cfg.hidden),
-                               "gaussian" if cfg.m1 else "bernoulli").to(dev)
-        if self.m1_model is not None:
             self._fit_m1(torch.cat([x_lab, x_unl]), gen)
-            x_lab, x_unl = self._m1_stats(x_lab), self._m1_stats(x_unl)
+            both = self._m1_stats(torch.cat([x_lab, x_unl]))
+            x_lab, x_unl = both[:len(x_lab)], both[len(x_lab):]
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(ctx.seed)
+            self.model = VAEM2(x_lab.shape[1] // 2 if cfg.m1 else x_lab.shape[1], data.num_classes, cfg.z_dim,
+                               tuple(cfg.hidden), "gaussian" if cfg.m1 else "bernoulli").to(dev)
         self._fit_m2(x_lab, data.y, x_unl, gen)
         self._score_pool(data.pool_x[pos[:SCORE_CAP]], pos[:SCORE_CAP])
 
     def _fit_m1(self, x: torch.Tensor, gen: torch.Generator) -> None:
         cfg, dev, m1 = self.config, self.ctx.device, self.m1_model
-        opt = torch.optim.Adam(m1.parameters(), lr=cfg.lr)
+        opt = torch.optim.Adam(m1.parameters(), lr=cfg.m1_lr)
         m1.train()
         for step in self.ctx.progress(range(cfg.m1_steps), desc="ssl-vae M1", total=cfg.m1_steps):
             xb = x[torch.randint(len(x), (2 * cfg.batch_size,), generator=gen)].to(dev)
@@ -162,11 +165,30 @@ class SSLVAE(Method):
         self.stats["final_m1_neg_elbo"] = float(loss.detach())
 
     @torch.no_grad()
+    def _m1_encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-variance of ``q(z₁|x)``, only the latent dimensions M2 uses."""
+        mu, logvar = self.m1_model.encode(x)
+        return mu[:, self.keep], logvar[:, self.keep]
+
+    @torch.no_grad()
     def _m1_stats(self, x: torch.Tensor) -> torch.Tensor:
-        """``[mean, std]`` of ``q(z₁|x)`` per row (M2's data is drawn from it batch by batch)."""
-        dev, out = self.ctx.device, []
+        """``[mean, std]`` of ``q(z₁|x)`` per row (M2's data is drawn from it batch by batch).
+
+        As in the paper's code, M2 sees only the latent dimensions M1 uses: those whose posterior
+        mean varies across images (std > 0.1, judged on the first call, the labelled shots + pool
+        being passed before anything else); collapsed dimensions are prior noise. If none is active
+        (``m1_active_dims`` = 0 in the record), all are kept."""
+        dev = self.ctx.device
+        if self.keep is None:
+            mu = torch.cat([self.m1_model.encode(x[i:i + 1000].to(dev))[0].cpu() for i in range(0, len(x), 1000)])
+            active = mu.std(0) > 0.1
+            self.stats["m1_active_dims"] = int(active.sum())
+            if not active.any():  # nothing learned yet (e.g. the tiny preset): keep every dimension
+                active[:] = True
+            self.keep = torch.nonzero(active).flatten().to(dev)
+        out = []
         for i in range(0, len(x), 1000):
-            mu, logvar = self.m1_model.encode(x[i:i + 1000].to(dev))
+            mu, logvar = self._m1_encode(x[i:i + 1000].to(dev))
             out.append(torch.cat([mu, (0.5 * logvar).exp()], 1).cpu())
         return torch.cat(out)
 
@@ -219,7 +241,7 @@ class SSLVAE(Method):
         def predict(xb: torch.Tensor) -> torch.Tensor:
             x = xb.flatten(1).float().div(255).to(dev)
             if m1 is not None:
-                x = m1.encode(x)[0]
+                x = self._m1_encode(x)[0]
             return model.classifier(x).float().cpu()
 
         return predict

@@ -28,6 +28,7 @@ from bench.training import classifier_config
     ("ssl-vae", {"alpha": -0.1}, "alpha"),
     ("ssl-vae", {"batch_size": 0}, "batch_size"),
     ("ssl-vae", {"m1": "yes"}, "m1"),
+    ("ssl-vae", {"m1_lr": 0.0}, "m1_lr"),
     ("ssl-vae", {"hidden": (0,)}, "hidden"),
 ])
 def test_bad_settings_refused_in_one_line(name, overrides, words):
