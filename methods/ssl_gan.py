@@ -26,8 +26,14 @@ a different method. Records therefore have ``classifier: null``, and a compariso
 Record details: ``pool_label_accuracy`` — accuracy of the discriminator's argmax on (up to 5000
 of) the pool images it trained on, from the harness's measure-only ``score_pool_labels`` oracle
 (never used for training or selection); final losses; parameter counts. Differences from the
-paper, for cost: fewer steps (the paper trains 300 epochs of 60 000 images); no data-dependent
+paper, for cost: far fewer steps (the paper's code makes hundreds of passes over 60 000 images); no data-dependent
 initialisation of the weight-normalised layers; images in [-1, 1] (tanh, not sigmoid).
+
+Measured on development draws (seeds ≥ 1000; 10 shots): digits, quick preset, seeds 1000-1002:
+error 0.074 vs ``baseline`` 0.116 (paired +0.041 accuracy, p = 0.001); Fashion-MNIST, standard
+preset, seed 1000, 2000 test images: 0.258 vs 0.319 (``gan``: 0.314); the cell took 1.04× the
+wall time of the ``gan`` cell's training + classifier on the same machine (0.33× with its image
+metrics, whose cache was cold).
 
 Published anchor: MNIST, 100 labels, 0.93 % ± 0.065 test error (Table 1). To compare, with
 internet once (``--download`` fetches MNIST)::
