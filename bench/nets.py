@@ -8,6 +8,8 @@ the trunk and fine-tuning methods can freeze it.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -288,3 +290,160 @@ class MLPStudent(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+
+# --- semi-supervised generative models: ssl-gan (Salimans et al. 2016), ssl-vae (Kingma et al. 2014)
+#
+# Both papers' MNIST models are MLPs on the flattened image, so they size themselves from
+# C·H·W alone and serve 8×8 digits and 28×28 images unchanged.
+
+
+def mlp(sizes: tuple[int, ...] | list[int], act: type[nn.Module] = nn.Softplus) -> nn.Sequential:
+    """Linear layers between consecutive ``sizes`` with ``act`` after each one but the last."""
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(act())
+    return nn.Sequential(*layers)
+
+
+class GaussianNoise(nn.Module):
+    """Adds N(0, std²) noise in training mode only. The noise comes from ``self.generator`` (a CPU
+    ``torch.Generator``) when one is set, so a seeded training run does not depend on the global RNG."""
+
+    def __init__(self, std: float) -> None:
+        super().__init__()
+        self.std = std
+        self.generator: torch.Generator | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.std == 0:
+            return x
+        if self.generator is None:
+            return x + self.std * torch.randn_like(x)
+        return x + self.std * torch.randn(x.shape, generator=self.generator).to(x.device, x.dtype)
+
+
+class SSLGANDiscriminator(nn.Module):
+    """Discriminator-classifier of Salimans et al. 2016's MNIST model: Gaussian noise (σ
+    ``input_noise`` on the input, ``hidden_noise`` after each hidden layer), weight-normalised
+    linear layers with ReLU (1000-500-250-250-250 in the paper), K class logits. The (K+1)-th
+    "fake" logit is fixed at 0 and so never computed: D(real) = Z/(Z+1), Z = Σ exp(logits).
+
+    ``forward`` returns ``(logits, features)``; ``features`` is the last hidden layer's output
+    (after ReLU, before its noise): the layer the generator's feature matching uses.
+    """
+
+    def __init__(self, image_shape: tuple[int, int, int], num_classes: int,
+                 hidden: tuple[int, ...] = (1000, 500, 250, 250, 250), input_noise: float = 0.3,
+                 hidden_noise: float = 0.5) -> None:
+        super().__init__()
+        wn = nn.utils.parametrizations.weight_norm
+        c, h, w = image_shape
+        self.image_shape = tuple(image_shape)
+        self.input_noise = GaussianNoise(input_noise)
+        sizes = (c * h * w, *hidden)
+        self.hidden = nn.ModuleList(wn(nn.Linear(a, b)) for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+        self.noise = nn.ModuleList(GaussianNoise(hidden_noise) for _ in hidden)
+        self.out = wn(nn.Linear(sizes[-1], num_classes))
+
+    def set_noise_generator(self, generator: torch.Generator | None) -> None:
+        for m in self.modules():
+            if isinstance(m, GaussianNoise):
+                m.generator = generator
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.input_noise(x.flatten(1))
+        feat = h
+        for layer, noise in zip(self.hidden, self.noise, strict=True):
+            feat = torch.relu(layer(h))
+            h = noise(feat)
+        return self.out(h), feat
+
+
+class SSLGANGenerator(nn.Module):
+    """Generator of Salimans et al. 2016's MNIST model: uniform noise ``z`` -> (linear, softplus,
+    BatchNorm) × len(hidden) (500-500 in the paper) -> weight-normalised linear -> image. The
+    paper's sigmoid becomes tanh here: every network in this module sees images in [-1, 1]."""
+
+    def __init__(self, image_shape: tuple[int, int, int], z_dim: int = 100, hidden: tuple[int, ...] = (500, 500)) -> None:
+        super().__init__()
+        c, h, w = image_shape
+        self.image_shape, self.z_dim = tuple(image_shape), z_dim
+        layers: list[nn.Module] = []
+        d = z_dim
+        for k in hidden:
+            layers += [nn.Linear(d, k), nn.Softplus(), nn.BatchNorm1d(k)]
+            d = k
+        layers.append(nn.utils.parametrizations.weight_norm(nn.Linear(d, c * h * w)))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.net(z)).view(len(z), *self.image_shape)
+
+
+def gaussian_nll(x: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """Per-row −log N(x; mean, diag exp(logvar)), summed over the last dimension."""
+    return 0.5 * (math.log(2 * math.pi) + logvar + (x - mean).pow(2) / logvar.exp()).sum(-1)
+
+
+class VAEM1(nn.Module):
+    """Kingma et al. 2014's M1: an MLP VAE on flat vectors in [0, 1] (Bernoulli likelihood),
+    softplus hidden layers (600-600 in the paper), Gaussian ``q(z|x)``. M1+M2 trains M2 on the
+    means of ``q(z|x)``."""
+
+    def __init__(self, in_dim: int, z_dim: int = 50, hidden: tuple[int, ...] = (600, 600)) -> None:
+        super().__init__()
+        self.z_dim = z_dim
+        self.encoder = mlp((in_dim, *hidden, 2 * z_dim))
+        self.decoder = mlp((z_dim, *hidden[::-1], in_dim))
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, logvar = self.encoder(x).chunk(2, dim=-1)
+        return mu, logvar.clamp(-10, 10)
+
+    def neg_elbo(self, x: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        """Per-row −ELBO with one reparameterised sample ``z = μ + σ·eps`` and the analytic KL."""
+        mu, logvar = self.encode(x)
+        z = mu + (0.5 * logvar).exp() * eps
+        rec = nn.functional.binary_cross_entropy_with_logits(self.decoder(z), x, reduction="none").sum(-1)
+        return rec - 0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(-1)
+
+
+class VAEM2(nn.Module):
+    """Kingma et al. 2014's M2 on flat vectors: ``q(y|x)`` (the classifier), ``q(z|x,y)`` and
+    ``p(x|y,z)``, each an MLP with softplus hidden layers (one of 500 in the paper); prior
+    ``p(z) = N(0, I)``, ``p(y)`` uniform. ``likelihood="bernoulli"`` for pixels in [0, 1],
+    ``"gaussian"`` (learned diagonal variance) for M1 latents."""
+
+    def __init__(self, in_dim: int, num_classes: int, z_dim: int = 50, hidden: tuple[int, ...] = (500,),
+                 likelihood: str = "bernoulli") -> None:
+        super().__init__()
+        if likelihood not in ("bernoulli", "gaussian"):
+            raise ValueError(f"likelihood must be bernoulli or gaussian, got {likelihood!r}")
+        self.num_classes, self.z_dim, self.likelihood = num_classes, z_dim, likelihood
+        out = in_dim if likelihood == "bernoulli" else 2 * in_dim
+        self.classifier = mlp((in_dim, *hidden, num_classes))
+        self.encoder = mlp((in_dim + num_classes, *hidden, 2 * z_dim))
+        self.decoder = mlp((z_dim + num_classes, *hidden[::-1], out))
+
+    def encode(self, x: torch.Tensor, y1h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, logvar = self.encoder(torch.cat([x, y1h], -1)).chunk(2, dim=-1)
+        return mu, logvar.clamp(-10, 10)
+
+    def reconstruction_nll(self, x: torch.Tensor, z: torch.Tensor, y1h: torch.Tensor) -> torch.Tensor:
+        """Per-row −log p(x | y, z)."""
+        out = self.decoder(torch.cat([z, y1h], -1))
+        if self.likelihood == "bernoulli":
+            return nn.functional.binary_cross_entropy_with_logits(out, x, reduction="none").sum(-1)
+        mean, logvar = out.chunk(2, dim=-1)
+        return gaussian_nll(x, mean, logvar.clamp(-10, 10))
+
+    def neg_elbo(self, x: torch.Tensor, y1h: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+        """Per-row L(x, y) = −ELBO = −log p(x|y,z) − log p(y) + KL(q(z|x,y) ‖ p(z)), one
+        reparameterised sample ``z = μ + σ·eps``, analytic KL, ``log p(y) = −log K``."""
+        mu, logvar = self.encode(x, y1h)
+        z = mu + (0.5 * logvar).exp() * eps
+        kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(-1)
+        return self.reconstruction_nll(x, z, y1h) + kl + math.log(self.num_classes)
