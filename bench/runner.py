@@ -12,6 +12,7 @@ scaler in the classifier's or the methods' training loops. It is written in the 
 from __future__ import annotations
 
 import random
+import sys
 import time
 import traceback
 from collections.abc import Callable, Iterable
@@ -26,12 +27,12 @@ from tqdm.auto import tqdm
 
 from bench.datasets import ImageDataset, load_dataset
 from bench.environment import PeakMemory, environment
-from bench.errors import BenchError
+from bench.errors import BenchError, Diverged
 from bench.executors import Executor
 from bench.method import METHODS, FitData, Method, config_dict
 from bench.nets import count_parameters
 from bench.schema import SCHEMA_VERSION
-from bench.store import ResultStore, stable_hash
+from bench.store import DONE, Claim, ResultStore, stable_hash
 from bench.suite import Cell, Suite
 from bench.tasks import FewShotTask, derive_seed, draw_task
 from bench.training import (
@@ -162,6 +163,21 @@ def _check_generated(x: Any, y: Any, task: FewShotTask) -> None:
         raise BenchError("generate() must return int64 labels in [0, num_classes), one per image")
 
 
+def _check_not_collapsed(x: torch.Tensor, caps: Any) -> None:
+    """Every generated image identical (a saturated generator): nothing to learn from, and image
+    metrics of a single point are meaningless."""
+    if not caps.returns_real_images and len(x) > 1 and bool((x == x[0]).all()):
+        raise Diverged(f"all {len(x)} generated images are identical (the generator collapsed or saturated); "
+                       "lower the learning rate")
+
+
+def _check_classifier_finite(trained: dict[str, float], model: torch.nn.Module) -> None:
+    loss = trained.get("final_loss", 0.0)
+    if not np.isfinite(loss) or not all(torch.isfinite(p).all() for p in model.parameters()):
+        raise Diverged(f"the downstream classifier diverged (final loss {loss:g}, or non-finite weights); "
+                       "lower the classifier's lr")
+
+
 def pool_label_scorer(task: FewShotTask) -> Callable[[torch.Tensor, torch.Tensor], float]:
     """Accuracy of labels for pool positions against the hidden truth (the only way a method
     can learn how good its pseudo-labels were; it never sees the labels themselves)."""
@@ -216,6 +232,7 @@ def run_cell(cell: Cell, options: RunOptions, path: Path | None = None) -> dict[
                 t = time.perf_counter()
                 extra = method.generate(config.n_per_class)
                 _check_generated(*extra, task)
+                _check_not_collapsed(extra[0], caps)
                 timings["generate_s"] = time.perf_counter() - t
 
             if caps.own_classifier:
@@ -226,7 +243,7 @@ def run_cell(cell: Cell, options: RunOptions, path: Path | None = None) -> dict[
                 model = make_classifier(ds.image_shape, ds.num_classes, clf_cfg)
                 method.init_classifier(model)
                 t = time.perf_counter()
-                train_classifier(
+                trained = train_classifier(
                     model, task.x, task.y, clf_cfg, device=device,
                     seed=derive_seed("batches", ds.hash, cell.shots, cell.seed),
                     augment=method.augment_batch, extra=extra,
@@ -234,6 +251,7 @@ def run_cell(cell: Cell, options: RunOptions, path: Path | None = None) -> dict[
                     on_step=method.on_classifier_step,
                 )
                 timings["train_s"] = time.perf_counter() - t
+                _check_classifier_finite(trained, model)
                 cost["classifier_trainable_params"] = count_parameters(model)  # after any freezing
                 predict = model_predictor(model, device)
             t = time.perf_counter()
@@ -258,13 +276,16 @@ def run_cell(cell: Cell, options: RunOptions, path: Path | None = None) -> dict[
         raise
     except Exception as exc:  # recorded, never eaten: the record says what failed and where
         error = {"type": type(exc).__name__, "message": str(exc), "traceback": traceback.format_exc()}
+        diverged = isinstance(exc, Diverged)
+    else:
+        diverged = False
     finally:
         torch.set_num_threads(threads_before)
     timings["total_s"] = time.perf_counter() - t_start
     return {
         "schema_version": SCHEMA_VERSION,
         "key": key,
-        "status": "failed" if error else "ok",
+        "status": "diverged" if diverged else "failed" if error else "ok",
         "suite": cell.suite,
         "method": {"name": cell.method, "version": cls.version, "preset": cell.preset,
                    "config": config_dict(config), "config_hash": stable_hash(config_dict(config)),
@@ -295,32 +316,80 @@ class RunSummary:
     ran: int = 0
     skipped: int = 0
     failed: int = 0
+    diverged: int = 0
+    busy: int = 0  # cells another live `bench run` was computing: left to it, not run here
+    duplicates: int = 0  # cells listed twice in the plan (same record file), run once
     interrupted: bool = False
     wall_s: float = 0.0
 
 
-def plan(suite: Suite, options: RunOptions, store: ResultStore) -> list[tuple[Cell, Path]]:
-    """Load and check every dataset and cell before any work starts (bad input fails fast)."""
+def run_claimed(cell: Cell, options: RunOptions, path: Path, write: bool = True) -> tuple[dict[str, Any] | None, str]:
+    """Run ``cell`` while holding its claim (see :class:`bench.store.Claim`) and, with ``write``,
+    write its record. Returns ``(record, how)``: ``how`` is "ran", "done" (another run finished it
+    since the plan; its record is returned) or "busy <pid>" (another live run holds the claim;
+    record None). Nothing is ever computed twice at once."""
+    store = ResultStore(options.results_dir)
+    claim = Claim.take(path)
+    if claim is None:
+        return None, f"busy {Claim.holder(path)}"
+    with claim:
+        if not options.force and store.is_done(path):
+            return store.load(path), "done"
+        rec = run_cell(cell, options, path)
+        if write:
+            store.write(path, rec)
+        return rec, "ran"
+
+
+def _settings_error(suite: Suite, cell: Cell, exc: BenchError) -> BenchError:
+    """``exc`` prefixed with the suite file and the line of the offending setting."""
+    owner, setting = getattr(exc, "owner", ""), getattr(exc, "setting", "")
+    section = "classifier_overrides" if owner == "classifier" else f"method_overrides.{cell.method}"
+    where = suite.where(section, setting) if setting else (f"{suite.path}: " if suite.path else "")
+    return BenchError(f"{where}{exc}")
+
+
+def plan(suite: Suite, options: RunOptions, store: ResultStore) -> Plan:
+    """Load and check every dataset and cell before any work starts (bad input fails fast): seeds,
+    shots, and every cell's method and classifier settings (types and ranges). Cells that map to
+    the same record file (``--seeds 0,0``) appear once; ``Plan.duplicates`` counts the rest."""
     from bench.tasks import check_seed, check_shots
 
     for s in suite.seeds:
         check_seed(s)
-    out = []
+    out: dict[Path, Cell] = {}
     for name in suite.datasets:
         ds = load_dataset(name, options.data_root, options.download)
         for k in suite.shots:
             check_shots(ds, k)
-    for cell in suite.cells():
+    cells = suite.cells()
+    for cell in cells:
+        try:
+            METHODS.get(cell.method).make_config(cell.preset, cell.method_overrides)
+            classifier_config(cell.classifier, cell.classifier_overrides)
+        except BenchError as exc:
+            raise _settings_error(suite, cell, exc) from None
         ds = load_dataset(cell.dataset, options.data_root, options.download)
-        out.append((cell, record_path(store, cell, ds, options.amp)))
-    return out
+        out.setdefault(record_path(store, cell, ds, options.amp), cell)
+    return Plan([(cell, path) for path, cell in out.items()], duplicates=len(cells) - len(out))
+
+
+class Plan(list):
+    """The ``(cell, record path)`` jobs of a run, de-duplicated; ``duplicates`` counts the dropped."""
+
+    def __init__(self, jobs: Iterable[tuple[Cell, Path]] = (), duplicates: int = 0) -> None:
+        super().__init__(jobs)
+        self.duplicates = duplicates
 
 
 def run_suite(suite: Suite, options: RunOptions, executor: Executor | None = None) -> RunSummary:
     """Run the suite's unfinished cells with ``executor`` (default: the sequential local loop).
 
-    Records are written as cells finish (by the driver, or by the worker where the executor says
-    so); ``summary.records`` lists the skipped cells, then this run's in plan order.
+    Before any cell: the plan is checked (:func:`plan`), temporary files of writers that died are
+    removed, and a record file that is not a valid record is moved aside (``*.corrupt``) so its cell
+    reruns. Each cell runs under its claim (:func:`run_claimed`): one claimed by another live run is
+    skipped and counted in ``summary.busy``. Records are written as cells finish (by the worker, or
+    by the driver for Ray); ``summary.records`` lists the skipped cells, then this run's in plan order.
     """
     from bench.executors import LocalExecutor
 
@@ -328,11 +397,16 @@ def run_suite(suite: Suite, options: RunOptions, executor: Executor | None = Non
     store = ResultStore(options.results_dir)
     store.check_writable()
     cells = plan(suite, options, store)
-    summary = RunSummary()
+    summary = RunSummary(duplicates=cells.duplicates)
+    removed = store.clean_temp_files(store.root / suite.name) if (store.root / suite.name).is_dir() else []
+    if removed:
+        store.warn(f"removed {len(removed)} temporary file(s) left by an interrupted record write, "
+                   f"e.g. {removed[0]}")
     todo = []
     for cell, path in cells:
-        if not options.force and store.is_done(path):
-            summary.records.append(store.load(path))
+        rec = None if options.force else store.lookup(path)
+        if rec is not None and rec["status"] in DONE:
+            summary.records.append(rec)
             summary.skipped += 1
         else:
             todo.append((cell, path))
@@ -347,17 +421,26 @@ def run_suite(suite: Suite, options: RunOptions, executor: Executor | None = Non
     try:
         for fin in results:
             rec, path, cell = fin.record, fin.path, fin.cell
+            bar.update(1)
+            if rec is None:  # another run holds the cell's claim
+                summary.busy += 1
+                bar.write(f"note: {cell.method} on {cell.dataset} shots={cell.shots} seed={cell.seed} is being run "
+                          f"by another bench run (pid {fin.how.split()[-1]}); left to it", file=sys.stderr)
+                continue
             if not fin.written:
                 store.write(path, rec)
             done.append((fin.index, rec))
+            if fin.how == "done":
+                summary.skipped += 1
+                continue
             summary.ran += 1
             if executor.name != "local":  # cells run out of sight: show the last one finished
                 bar.set_postfix_str(f"done {cell.method} {cell.dataset} k={cell.shots} s={cell.seed}", refresh=False)
-            bar.update(1)
-            if rec["status"] == "failed":
-                summary.failed += 1
-                bar.write(f"FAILED {cell.method} on {cell.dataset} shots={cell.shots} seed={cell.seed}: "
-                          f"{rec['error']['type']}: {rec['error']['message']} (traceback in {path})")
+            if rec["status"] != "ok":
+                summary.failed += rec["status"] == "failed"
+                summary.diverged += rec["status"] == "diverged"
+                bar.write(f"{rec['status'].upper()} {cell.method} on {cell.dataset} shots={cell.shots} seed={cell.seed}: "
+                          f"{rec['error']['type']}: {rec['error']['message']} (traceback in {path})", file=sys.stderr)
     except KeyboardInterrupt:
         summary.interrupted = True
     finally:

@@ -164,4 +164,4 @@ def test_cell_runs_with_the_requested_threads_and_restores_them(tmp_path: Path):
 
 
 def test_finished_is_what_run_suite_consumes():
-    assert {"index", "cell", "path", "record", "written"} == set(Finished.__dataclass_fields__)
+    assert {"index", "cell", "path", "record", "written", "how"} == set(Finished.__dataclass_fields__)
