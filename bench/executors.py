@@ -165,6 +165,13 @@ def _process_init(modules: Sequence[str]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver handles Ctrl-C and ends the pool
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     die_with_parent()
+    # tqdm's default write lock is a multiprocessing RLock: a named semaphore registered with the
+    # resource tracker. A worker ended by terminate() or its parent's death never unregisters it,
+    # and the tracker then prints "leaked semaphore objects" after Ctrl-C. A thread lock suffices
+    # for this one-threaded process.
+    from tqdm import tqdm
+
+    tqdm.set_lock(threading.RLock())
     _import_plugins(modules)
 
 

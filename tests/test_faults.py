@@ -230,8 +230,8 @@ def test_parent_signalled_workers_die_records_kept(tmp_path, sig, to_group, code
     assert all(records(tmp_path).get(k) == v for k, v in kept.items()), "finished records are kept"
     time.sleep(1.5)
     assert set(records(tmp_path)) == set(kept), "nothing is written after the parent is gone"
-    assert "leaked semaphore" not in err
-    if sig != signal.SIGKILL:
+    if sig != signal.SIGKILL:  # a SIGKILLed parent cannot close its pool: its resource tracker cleans up, and says so
+        assert "leaked semaphore" not in err
         msg = lines(err)
         assert len(msg) == 1 and msg[0].startswith("interrupted:") and "resume" in msg[0], msg
 
