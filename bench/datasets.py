@@ -317,6 +317,8 @@ def _check_class_dirs(path: Path, split: str) -> None:
 
 def _open_image(p: str, load: bool = False):
     """``PIL.Image.open(p)`` (fully decoded with ``load``); a file PIL cannot read is one line naming it."""
+    import struct
+
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -324,7 +326,7 @@ def _open_image(p: str, load: bool = False):
         if load:
             img.load()
         return img
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
         raise BenchError(f"dataset folder: cannot read image {p} ({type(exc).__name__}: {exc}); "
                          "delete or re-export it (is it truncated or not an image?)") from None
 
