@@ -127,6 +127,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         workers = default_workers(args.threads, options.device.type)
     executor = make_executor(args.executor, workers, args.ray_address, args.gpus_per_task)
     check_writable(args.reports_dir, "reports dir", "--reports-dir")  # not only after every cell ran
+    _warn_low_space([args.results_dir, args.reports_dir])
     t0 = time.perf_counter()
     summary = run_suite(suite, options, executor)
     wall = time.perf_counter() - t0
@@ -192,6 +193,22 @@ def _check_threads(threads: int) -> None:
     if threads > cores:
         raise BenchError(f"--threads {threads} is more than the {cores} core(s) this process may use; "
                          f"use --threads {cores} or fewer (more threads than cores only slows every cell down)")
+
+
+LOW_SPACE = 100 * 2**20  # below this, say so before the first cell (a record is a few KiB, a report ~1 MiB)
+
+
+def _warn_low_space(folders: list[Path]) -> None:
+    import shutil
+
+    for folder in folders:
+        try:
+            free = shutil.disk_usage(folder).free
+        except OSError:
+            continue
+        if free < LOW_SPACE:
+            print(f"warning: only {free_space(folder)} free for {folder}; a full disk stops the run (finished "
+                  "records are kept)", file=sys.stderr)
 
 
 def _warn_invalid(bad: list[tuple[Path, str]]) -> None:
