@@ -12,6 +12,7 @@ scaler in the classifier's or the methods' training loops. It is written in the 
 from __future__ import annotations
 
 import random
+import re
 import sys
 import time
 import traceback
@@ -342,11 +343,12 @@ def run_claimed(cell: Cell, options: RunOptions, path: Path, write: bool = True)
 
 
 def _settings_error(suite: Suite, cell: Cell, exc: BenchError) -> BenchError:
-    """``exc`` prefixed with the suite file and the line of the offending setting."""
+    """``exc`` prefixed with ``FILE:LINE:`` of the offending setting when the suite file holds it
+    (a setting from a preset or the command line has no line to point at)."""
     owner, setting = getattr(exc, "owner", ""), getattr(exc, "setting", "")
     section = "classifier_overrides" if owner == "classifier" else f"method_overrides.{cell.method}"
-    where = suite.where(section, setting) if setting else (f"{suite.path}: " if suite.path else "")
-    return BenchError(f"{where}{exc}")
+    where = suite.where(section, setting) if setting else ""
+    return BenchError(f"{where}{exc}" if re.match(r".*:\d+: $", where) else str(exc))
 
 
 def plan(suite: Suite, options: RunOptions, store: ResultStore) -> Plan:

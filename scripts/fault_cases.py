@@ -193,8 +193,9 @@ def case_signals() -> None:
         args = common(work, methods="baseline,classic", seeds="0,1", shots="1,3")
         args[args.index("--workers") + 1] = "2"
         work.mkdir(parents=True, exist_ok=True)
-        p = subprocess.Popen([BENCH, *args], cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             start_new_session=True, text=True, errors="replace")
+        # output to files, not pipes: orphaned workers would hold a pipe open and hang the reader
+        out_f, err_f = open(work / "stdout.txt", "w"), open(work / "stderr.txt", "w")
+        p = subprocess.Popen([BENCH, *args], cwd=work, stdout=out_f, stderr=err_f, start_new_session=True)
         deadline = time.time() + 240
         while not recs(work) and time.time() < deadline and p.poll() is None:
             time.sleep(0.2)
@@ -205,10 +206,13 @@ def case_signals() -> None:
             os.killpg(p.pid, signal.SIGINT)
         t_kill = time.time()
         try:
-            out, err = p.communicate(timeout=120)
+            p.wait(timeout=120)
         except subprocess.TimeoutExpired:
             p.kill()
-            out, err = p.communicate()
+            p.wait()
+        out_f.close()
+        err_f.close()
+        err = (work / "stderr.txt").read_text(errors="replace")
         time.sleep(5)
         orphans = [w for w in workers if alive(w)]
         later = [r for r in recs(work) if r.stat().st_mtime > t_kill + 1]
