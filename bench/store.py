@@ -259,6 +259,10 @@ class ResultStore:
                 removed.append(p)
             except OSError:
                 pass
+        for lock in Path(base or self.root).rglob("*.json.lock"):  # claims of killed runs: free, so take and drop
+            claim = Claim.take(lock.with_name(lock.name[:-len(".lock")]))
+            if claim is not None:
+                claim.release()
         return removed
 
     def write(self, path: Path, record: dict[str, Any]) -> None:

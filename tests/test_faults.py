@@ -116,6 +116,7 @@ def test_stale_temp_files_are_removed_live_ones_kept(tmp_path, capsys):
     young = rec.with_name(f".{rec.name}.x4.tmp")  # no pid, just written: may be in flight
     for t in (dead, live, old, young):
         t.write_text('{"half a rec')
+    Claim.lock_path(rec).write_text("12345\n")  # the claim file of a killed run (the kernel dropped its flock)
     os.utime(old, (time.time() - 7200, time.time() - 7200))
     capsys.readouterr()
     assert main(run_args(tmp_path, seeds="0")) == 0
@@ -123,6 +124,7 @@ def test_stale_temp_files_are_removed_live_ones_kept(tmp_path, capsys):
     assert not dead.exists() and not old.exists() and live.exists() and young.exists()
     assert len(err) == 1 and "removed 2 temporary file(s)" in err[0], err
     assert rec.read_bytes() == records(tmp_path)[rec]
+    assert not Claim.lock_path(rec).exists(), "a dead run's claim file is cleared"
 
 
 # --- 5: divergence and strict JSON ----------------------------------------------------------------
