@@ -195,7 +195,9 @@ def case_signals() -> None:
         work.mkdir(parents=True, exist_ok=True)
         # output to files, not pipes: orphaned workers would hold a pipe open and hang the reader
         out_f, err_f = open(work / "stdout.txt", "w"), open(work / "stderr.txt", "w")
-        p = subprocess.Popen([BENCH, *args], cwd=work, stdout=out_f, stderr=err_f, start_new_session=True)
+        # SIGINT back to default: a shell's background job (and so this script) may have it ignored
+        p = subprocess.Popen([BENCH, *args], cwd=work, stdout=out_f, stderr=err_f, start_new_session=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         deadline = time.time() + 240
         while not recs(work) and time.time() < deadline and p.poll() is None:
             time.sleep(0.2)
