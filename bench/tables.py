@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from bench.aggregate import excluded_note, metric_info, paired_vs_baseline, real_label_equivalence, significance
+from bench.aggregate import metric_info, paired_vs_baseline, real_label_equivalence, significance
 from bench.costs import COST_COLUMNS, cost_table, fmt_cost
 
 ALPHA = 0.05
@@ -87,6 +87,8 @@ def summary_tables(df: pd.DataFrame, metric: str, baseline: str = "baseline", al
             note += (f" Bold: best mean. †: not significantly different from the best; ↑/↓: significantly "
                      f"better/worse than `{baseline}`. Two-sided paired t-test over shared seeds "
                      f"(scipy.stats.ttest_rel), Holm correction across the methods of each column, α = {alpha}.")
+        from bench.aggregate import excluded_note  # here, not at the top: keeps this edit to one place
+
         note += excluded_note(df, dataset)  # failed/diverged cells: named, never averaged, never best
         tables.append(Table(f"{dataset}: {label}", ["method"] + [f"{k}-shot" for k in shots], rows, note,
                             ["l"] + ["r"] * len(shots)))
