@@ -319,14 +319,15 @@ def make_folder(root: Path, classes: int = 2, per: int = 4) -> None:
             d = root / split / f"c{c}"
             d.mkdir(parents=True, exist_ok=True)
             for i in range(per):
-                Image.new("L", (8, 8), color=(c * 80 + i * 10) % 255).save(d / f"{i}.png")
+                noise = bytes((7 * i + 13 * c + 31 * j * j) % 256 for j in range(64))  # compresses badly,
+                Image.frombytes("L", (8, 8), noise).save(d / f"{i}.png")  # so a cut file lacks pixel data
 
 
 def case_folder() -> None:
     variants = {
         "not an image (.png with text)": lambda r: (r / "train" / "c0" / "bad.png").write_text("not a png"),
         "truncated .png": lambda r: (r / "train" / "c0" / "cut.png").write_bytes(
-            (r / "train" / "c0" / "0.png").read_bytes()[:60]),
+            (r / "train" / "c0" / "0.png").read_bytes()[:70]),
         "empty class folder": lambda r: [(r / s / "c9").mkdir() for s in ("train", "test")],
         "one class only": None,
     }
