@@ -148,8 +148,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"records: {where}/   long table: {files['csv']}   leaderboard: {files['markdown']}")
     _warn_invalid(ResultStore(args.results_dir).invalid_files(suite.name))
     if summary.busy:
-        print(f"note: {summary.busy} cell(s) were being run by another bench run on {where}; rerun this command "
-              "when it has finished to include them", file=sys.stderr)
+        print(f"note: {summary.busy} cell(s) were being run by another bench run on {where} (pid "
+              f"{', '.join(sorted(summary.busy_pids))}) and were left to it; rerun this command when it has finished "
+              "to include them in this leaderboard", file=sys.stderr)
     if summary.failed:
         print(f"error: {summary.failed} cell(s) failed; their records under {where} hold the error and "
               "traceback; fix and rerun the same command to retry only those", file=sys.stderr)

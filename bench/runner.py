@@ -319,6 +319,7 @@ class RunSummary:
     failed: int = 0
     diverged: int = 0
     busy: int = 0  # cells another live `bench run` was computing: left to it, not run here
+    busy_pids: set[str] = field(default_factory=set)  # who held them
     duplicates: int = 0  # cells listed twice in the plan (same record file), run once
     interrupted: bool = False
     wall_s: float = 0.0
@@ -424,10 +425,9 @@ def run_suite(suite: Suite, options: RunOptions, executor: Executor | None = Non
         for fin in results:
             rec, path, cell = fin.record, fin.path, fin.cell
             bar.update(1)
-            if rec is None:  # another run holds the cell's claim
+            if rec is None:  # another run holds the cell's claim: left to it (the CLI says how many, once)
                 summary.busy += 1
-                bar.write(f"note: {cell.method} on {cell.dataset} shots={cell.shots} seed={cell.seed} is being run "
-                          f"by another bench run (pid {fin.how.split()[-1]}); left to it", file=sys.stderr)
+                summary.busy_pids.add(fin.how.split()[-1])
                 continue
             if not fin.written:
                 store.write(path, rec)

@@ -277,6 +277,9 @@ def test_two_concurrent_runs_compute_each_cell_once(tmp_path):
     assert len(recs) == 4 and all(json.loads(b)["status"] == "ok" for b in recs.values())
     ran = [int(re.search(r"(\d+) cell\(s\) run", out)[1]) for out, _ in outs]
     assert sum(ran) == 4, outs  # every cell computed by exactly one of the two runs
+    for _out, err in outs:  # at most one line: how many cells were left to the other run
+        msg = lines(err)
+        assert len(msg) <= 1 and all(m.startswith("note: ") and "left to it" in m for m in msg), msg
 
 
 # --- 9: disks that fill up, folders that cannot be written ----------------------------------------
