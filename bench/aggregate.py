@@ -65,6 +65,19 @@ def _legacy_is(metric: str, record: dict[str, Any]) -> bool:
     return isinstance(entry, dict) and "is_splits" in entry and "is_order" not in entry
 
 
+def excluded_note(df: pd.DataFrame, dataset: str) -> str:
+    """Names the cells of ``dataset`` left out of every mean and every "best" because they did not
+    finish ok (failed or diverged), e.g. " Not in the table: gan 1-shot seeds 0, 1 (diverged)."."""
+    if "status" not in df:
+        return ""
+    bad = df[(df["dataset"] == dataset) & (df["status"] != "ok")]
+    if bad.empty:
+        return ""
+    parts = [f"{m} {k}-shot seed{'s' if len(g) > 1 else ''} {', '.join(str(s) for s in sorted(g['seed']))} ({st})"
+             for (m, k, st), g in bad.groupby(["method", "shots", "status"])]
+    return " Not in the table: " + "; ".join(parts) + "."
+
+
 def ci95(values: np.ndarray) -> float:
     """Half-width of the t-based 95 % confidence interval of the mean (nan for n < 2)."""
     values = np.asarray(values, dtype=float)

@@ -40,7 +40,7 @@ def _like_a_cell(options: Any) -> Iterator[None]:
 
 def _metric_artefacts(ds: Any, options: Any) -> None:
     from bench.metrics.feature_extractors import ExtractorUnavailable, get_extractor
-    from bench.metrics.generation import GenerationConfig, real_statistics
+    from bench.metrics.generation import GenerationConfig, real_radii, real_statistics
 
     for name in GenerationConfig().extractors:
         with cache.label(f"the {ds.name} {'reference classifier' if name == 'domain' else name + ' network'}"):
@@ -49,7 +49,11 @@ def _metric_artefacts(ds: Any, options: Any) -> None:
             except ExtractorUnavailable:
                 continue  # the cells record it as skipped
         with cache.label(f"the {ds.name} real-image statistics ({name} features)"):
-            real_statistics(ext, ds, options.cache_dir)
+            real = real_statistics(ext, ds, options.cache_dir)
+        k = GenerationConfig().prdc_k
+        if len(real["features"]) > k:  # smaller sets: the cells record precision/recall as refused
+            with cache.label(f"the {ds.name} real-image k-NN radii ({name} features, k = {k})"):
+                real_radii(ext, ds, real, k, options.cache_dir)
 
 
 def _method_artefacts(cell: Cell, ds: Any, options: Any) -> None:

@@ -1,19 +1,34 @@
 """``bench`` command line: run suites, list what is registered, rebuild reports.
 
-Exit codes: 0 all good; 1 some cells failed (their records say why); 2 bad input (one line on
-stderr says what to do); 130 interrupted (finished cells are kept; rerun to resume).
+Exit codes: 0 all good (diverged cells are results: they are reported, not retried); 1 some cells
+failed (their records say why); 2 bad input or a write failure (one line on stderr says what to
+do); 130 interrupted by Ctrl-C, 143 by SIGTERM (finished cells are kept; rerun to resume).
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import re
 import shlex
+import signal
 import sys
 import time
 from pathlib import Path
 
-from bench.errors import BenchError
+from bench.errors import BenchError, free_space
+
+_terminated = False  # set by the SIGTERM handler: the run stops like Ctrl-C, exit 143
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    global _terminated
+    _terminated = True
+    raise KeyboardInterrupt
+
+
+def _interrupted_code() -> int:
+    return 143 if _terminated else 130
 
 
 def split_list(text: str) -> list[str]:
@@ -184,6 +199,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bench.method import METHODS
     from bench.report import build_report
     from bench.runner import RunOptions, run_suite
+    from bench.store import ResultStore, check_writable
     from bench.suite import load_suite, resolve_methods
     from bench.tables import leaderboard
 
@@ -196,6 +212,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     suite = name_run(base, suite, args.suite, args.name, args.source, args.data_root, args.download)
     for b in METHODS.broken:  # this run does not ask for it (that stops above): it goes on without it
         print(f"warning: {b.describe(METHODS.entry_point_group)}; left out of this run", file=sys.stderr)
+    _check_threads(args.threads)
     options = RunOptions(data_root=args.data_root, results_dir=args.results_dir,
                          device=resolve_device(args.device), download=args.download, force=args.force,
                          amp=args.amp, threads=args.threads)
@@ -206,6 +223,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         workers = default_workers(args.threads, options.device.type)
     executor = make_executor(args.executor, workers, args.ray_address, args.gpus_per_task)
+    check_writable(args.reports_dir, "reports dir", "--reports-dir")  # not only after every cell ran
+    _warn_low_space([args.results_dir, args.reports_dir])
     t0 = time.perf_counter()
     summary = run_suite(suite, options, executor)
     wall = time.perf_counter() - t0
@@ -214,11 +233,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"\ninterrupted: {summary.ran} cell(s) finished in this run are kept in {where}; "
               f"run the same command again to resume ({' '.join(map(shlex.quote, ['bench', *sys.argv[1:]]))})",
               file=sys.stderr)
-        return 130
+        return _interrupted_code()
     print()
     print(leaderboard(long_table(summary.records)))
     files = build_report(suite.name, args.results_dir, args.reports_dir)
-    print(f"{summary.ran} cell(s) run, {summary.skipped} already done (skipped), {summary.failed} failed; "
+    extra = "".join([f", {summary.diverged} diverged (not in the tables)" if summary.diverged else "",
+                     f", {summary.busy} left to another bench run" if summary.busy else "",
+                     f", {summary.duplicates} duplicate cell(s) in the plan run once" if summary.duplicates else ""])
+    print(f"{summary.ran} cell(s) run, {summary.skipped} already done (skipped), {summary.failed} failed{extra}; "
           f"{wall:.1f} s on {options.device}{' (amp)' if options.amp else ''}, {executor.describe()}")
     if summary.artefacts:
         print(f"one-time artefacts built before the cells (not in any cell's time): {len(summary.artefacts)} in "
@@ -228,6 +250,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"report: {files['html']}   rebuild it with: "
           + shlex.join(["bench", "report", suite.name, "--results-dir", str(args.results_dir),
                         "--reports-dir", str(args.reports_dir)]))
+    _warn_invalid(ResultStore(args.results_dir).invalid_files(suite.name))
+    if summary.busy:
+        print(f"note: {summary.busy} cell(s) were being run by another bench run on {where} (pid "
+              f"{', '.join(sorted(summary.busy_pids))}) and were left to it; rerun this command when it has finished "
+              "to include them in this leaderboard", file=sys.stderr)
     if summary.failed:
         print(f"error: {summary.failed} cell(s) failed; their records under {where} hold the error and "
               "traceback; fix and rerun the same command to retry only those", file=sys.stderr)
@@ -270,18 +297,74 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_threads(threads: int) -> None:
+    from bench.executors import available_cores
+
+    cores = available_cores()
+    if threads > cores:
+        raise BenchError(f"--threads {threads} is more than the {cores} core(s) this process may use; "
+                         f"use --threads {cores} or fewer (more threads than cores only slows every cell down)")
+
+
+LOW_SPACE = 100 * 2**20  # below this, say so before the first cell (a record is a few KiB, a report ~1 MiB)
+
+
+def _warn_low_space(folders: list[Path]) -> None:
+    import shutil
+
+    for folder in folders:
+        try:
+            free = shutil.disk_usage(folder).free
+        except OSError:
+            continue
+        if free < LOW_SPACE:
+            print(f"warning: only {free_space(folder)} free for {folder}; a full disk stops the run (finished "
+                  "records are kept)", file=sys.stderr)
+
+
+def _warn_invalid(bad: list[tuple[Path, str]]) -> None:
+    """One line naming every file under the suite that is not a valid record, and the count."""
+    if bad:
+        listed = "; ".join(f"{p} ({why})" for p, why in bad)
+        print(f"warning: skipped {len(bad)} file(s) that are not valid records: {listed}", file=sys.stderr)
+
+
+def _check_report_suite(suite: str, results_dir: Path) -> None:
+    """``bench report NAME`` without results for NAME: say which suites have results."""
+    from bench.errors import did_you_mean
+
+    if (Path(results_dir) / suite).is_dir():
+        return
+    have = sorted(p.name for p in Path(results_dir).iterdir() if p.is_dir()) if Path(results_dir).is_dir() else []
+    if have:
+        raise BenchError(f"no results for suite {suite!r} in {results_dir}" + did_you_mean(suite, have)
+                         + " (suites with results there: " + ", ".join(have) + ")")
+    raise BenchError(f"no results in {results_dir} (no suite has been run there); run `bench run --suite SUITE "
+                     f"--results-dir {results_dir}` first, or pass --results-dir DIR where the records are")
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from bench.report import build_report
+    from bench.store import ResultStore
 
+    _check_report_suite(args.suite, args.results_dir)
     t0 = time.perf_counter()
     files = build_report(args.suite, args.results_dir, args.reports_dir, args.output)
     print(files["summary_md"].read_text())
     print(f"wrote {files['html']} (tables: {files['summary_md'].parent}, figures: {files['html'].parent / 'figures'}, "
           f"long table: {files['csv']}) in {time.perf_counter() - t0:.2f} s")
+    _warn_invalid(ResultStore(args.results_dir).invalid_files(args.suite))
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
+    global _terminated
+    _terminated = False
+    previous = None
+    try:
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread (e.g. called from a test thread): leave SIGTERM alone
+        pass
     try:
         args = build_parser().parse_args(argv)
         return {"run": cmd_run, "list": cmd_list, "report": cmd_report}[args.command](args)
@@ -290,7 +373,17 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
-        return 130
+        return _interrupted_code()
+    except OSError as exc:  # a write the harness did not wrap (disk full, read-only): one line, no traceback
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EIO):
+            raise
+        where = exc.filename or "a file"
+        print(f"error: cannot write {where}: {exc.strerror} ({free_space(exc.filename or '.')} free there); "
+              "finished records are kept: fix it and rerun the same command to resume", file=sys.stderr)
+        return 2
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

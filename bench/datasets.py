@@ -125,7 +125,10 @@ def parse_classes(sel: str, num_classes: int, spec: str) -> tuple[int, ...]:
             raise BenchError(f"dataset {spec!r}: bad class list {sel!r}; write class indices and ranges, "
                              "e.g. fashion-mnist[5-9] or fashion-mnist[0,2,4]")
         lo, hi = int(m[1]), int(m[2] or m[1])
-        if lo > hi or hi >= num_classes:
+        if lo > hi:
+            raise BenchError(f"dataset {spec!r}: the range {part!r} runs backwards; write it low-high, "
+                             f"e.g. {spec.split('[')[0]}[{hi}-{lo}]")
+        if hi >= num_classes:
             raise BenchError(f"dataset {spec!r}: classes must be in 0-{num_classes - 1}, got {part!r}")
         ids.update(range(lo, hi + 1))
     if len(ids) < 2:
@@ -296,6 +299,38 @@ def load_cifar10(root: Path, download: bool) -> ImageDataset:
 
 # --- folder:PATH ---------------------------------------------------------------------------------
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+
+def _check_class_dirs(path: Path, split: str) -> None:
+    """At least two class folders in ``PATH/split``, none without images: one line naming the culprit."""
+    classes = sorted(d for d in (path / split).iterdir() if d.is_dir() and not d.name.startswith("."))
+    if len(classes) < 2:
+        raise BenchError(f"dataset folder:{path}: {split}/ has {len(classes)} class folder(s)"
+                         f"{' (' + classes[0].name + ')' if classes else ''}; a classification benchmark needs at "
+                         f"least 2: put each class's images in its own folder {path}/{split}/<class>/")
+    for d in classes:
+        if not any(f.suffix.lower() in IMAGE_SUFFIXES for f in d.iterdir() if f.is_file()):
+            raise BenchError(f"dataset folder:{path}: class folder {d} has no images ({', '.join(IMAGE_SUFFIXES[:3])}, "
+                             "…); add images to it or remove the folder (every class needs train and test images)")
+
+
+def _open_image(p: str, load: bool = False):
+    """``PIL.Image.open(p)`` (fully decoded with ``load``); a file PIL cannot read is one line naming it."""
+    import struct
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        img = Image.open(p)
+        if load:
+            img.load()
+        return img
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
+        raise BenchError(f"dataset folder: cannot read image {p} ({type(exc).__name__}: {exc}); "
+                         "delete or re-export it (is it truncated or not an image?)") from None
+
+
 def _load_folder(path: Path) -> ImageDataset:
     """A user's ImageFolder tree: ``PATH/train/<class>/*.png`` and ``PATH/test/<class>/*.png``."""
     from torchvision.datasets import ImageFolder
@@ -309,6 +344,7 @@ def _load_folder(path: Path) -> ImageDataset:
             )
     splits = {}
     for split in ("train", "test"):
+        _check_class_dirs(path, split)
         try:
             f = ImageFolder(str(path / split))
         except (FileNotFoundError, RuntimeError) as exc:
@@ -316,13 +352,11 @@ def _load_folder(path: Path) -> ImageDataset:
         splits[split] = f
     if splits["train"].classes != splits["test"].classes:
         raise BenchError(f"dataset folder:{path}: train classes {splits['train'].classes} differ from test classes {splits['test'].classes}")
-    from PIL import Image
-
-    modes = {Image.open(p).mode for f in splits.values() for p, _ in f.samples}
+    modes = {_open_image(p).mode for f in splits.values() for p, _ in f.samples}
     mode = "L" if modes <= {"L", "1"} else "RGB"
     out = {}
     for split, f in splits.items():
-        xs = [pil_to_tensor(f.loader(p).convert(mode)) for p, _ in f.samples]
+        xs = [pil_to_tensor(_open_image(p, load=True).convert(mode)) for p, _ in f.samples]
         shapes = {tuple(x.shape) for x in xs}
         if len(shapes) != 1:
             raise BenchError(f"dataset folder:{path}: images of different sizes {sorted(shapes)[:3]}; resize them to one size first")

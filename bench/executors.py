@@ -17,8 +17,11 @@ Decisions (the issue left them open):
 * ``process`` — N spawned (not forked: safe with CUDA, threads and open files) worker processes
   (N × threads should not exceed the cores). Each writes its record itself (atomic rename, as the
   local loop does) before handing it back, so a cell a worker finished survives even if the
-  driver dies. Workers ignore SIGINT: on Ctrl-C the driver drops the queued cells and terminates
-  the workers; cells in flight are lost and the next run resumes. Methods registered at run time (not via ``bench.methods`` or an
+  driver dies. Workers ignore SIGINT (from birth: the driver ignores it while it spawns them):
+  on Ctrl-C or SIGTERM the driver drops the queued cells and terminates the workers; cells in
+  flight are lost and the next run resumes. Workers die with the driver even when it is killed
+  (SIGKILL): Linux delivers them SIGKILL on their parent's death (``PR_SET_PDEATHSIG``), and a
+  watchdog thread in each worker exits when its parent changes (other platforms). Methods registered at run time (not via ``bench.methods`` or an
   entry point) are imported in each worker from their module, which must be importable there.
 * ``ray`` — one Ray task per cell (``pip install 'augbench[ray]'``). ``--ray-address`` joins a
   running cluster (``auto`` or ``HOST:PORT``); without it a private local instance is started
@@ -43,7 +46,11 @@ from __future__ import annotations
 import importlib
 import os
 import signal
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -61,8 +68,9 @@ class Finished:
     index: int  # position of the job in the list given to ``run``
     cell: Cell
     path: Path
-    record: dict[str, Any]
+    record: dict[str, Any] | None  # None: another live run holds the cell's claim (see ``how``)
     written: bool  # True when the worker already wrote the record to ``path``
+    how: str = "ran"  # "ran", "done" (finished by another run meanwhile) or "busy <pid>"
 
 
 def available_cores() -> int:
@@ -120,26 +128,72 @@ class LocalExecutor(Executor):
                              f"for --workers {workers}")
 
     def run(self, jobs: Sequence[Job], options: Any, on_start: OnStart = None) -> Iterator[Finished]:
-        from bench.runner import run_cell
+        from bench.runner import run_claimed
 
         for i, (cell, path) in enumerate(jobs):
             if on_start is not None:
                 on_start(cell)
-            yield Finished(i, cell, path, run_cell(cell, options, path), written=False)
+            rec, how = run_claimed(cell, options, path)
+            yield Finished(i, cell, path, rec, written=True, how=how)
+
+
+def die_with_parent() -> None:
+    """Make this process end when its parent does, however the parent ends (SIGKILL included)."""
+    parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            PR_SET_PDEATHSIG = 1
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent or parent == 1:  # the parent died before prctl took effect
+        os._exit(1)
+
+    def watch() -> None:  # other platforms (and belt and braces): poll for re-parenting
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="augbench-parent-watchdog", daemon=True).start()
 
 
 def _process_init(modules: Sequence[str]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver handles Ctrl-C and ends the pool
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    die_with_parent()
+    # tqdm's default write lock is a multiprocessing RLock: a named semaphore registered with the
+    # resource tracker. A worker ended by terminate() or its parent's death never unregisters it,
+    # and the tracker then prints "leaked semaphore objects" after Ctrl-C. A thread lock suffices
+    # for this one-threaded process.
+    from tqdm import tqdm
+
+    tqdm.set_lock(threading.RLock())
     _import_plugins(modules)
 
 
-def _process_task(index: int, cell: Cell, options: Any, path: Path) -> tuple[int, dict[str, Any]]:
-    from bench.runner import run_cell
-    from bench.store import ResultStore
+def _process_task(index: int, cell: Cell, options: Any, path: Path) -> tuple[int, dict[str, Any] | None, str]:
+    from bench.runner import run_claimed
 
-    rec = run_cell(cell, options, path)
-    ResultStore(options.results_dir).write(path, rec)
-    return index, rec
+    rec, how = run_claimed(cell, options, path)
+    return index, rec, how
+
+
+@contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Ignore SIGINT in this (main) thread for the block: processes spawned inside inherit SIG_IGN,
+    so a Ctrl-C while a worker is still importing torch does not print its traceback."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 class ProcessExecutor(Executor):
@@ -159,28 +213,57 @@ class ProcessExecutor(Executor):
                                    initializer=_process_init, initargs=(plugin_modules(jobs),))
         clean = False
         try:
-            futures = [pool.submit(_process_task, i, cell, options, path) for i, (cell, path) in enumerate(jobs)]
+            with _sigint_ignored():  # workers are spawned by the first submits
+                futures = [pool.submit(_process_task, i, cell, options, path) for i, (cell, path) in enumerate(jobs)]
             for fut in as_completed(futures):
                 try:
-                    i, rec = fut.result()
+                    i, rec, how = fut.result()
                 except BrokenProcessPool:
                     raise BenchError("a worker process died (out of memory? killed?); finished cells are kept: "
                                      "rerun the same command to resume, perhaps with fewer --workers") from None
-                yield Finished(i, jobs[i][0], jobs[i][1], rec, written=True)
+                yield Finished(i, jobs[i][0], jobs[i][1], rec, written=True, how=how)
             clean = True
         finally:
             if clean:
                 pool.shutdown(wait=True)
             else:  # Ctrl-C, a broken worker, or the caller stopped early: drop the queue, end workers
-                terminate = getattr(pool, "terminate_workers", None)  # Python >= 3.14; shuts the pool down
-                if terminate is not None:
-                    terminate()
-                else:  # take the workers before shutdown(), which forgets them (pool._processes = None)
-                    procs = list((getattr(pool, "_processes", None) or {}).values())
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    for proc in procs:
-                        proc.terminate()
-                        proc.join(timeout=5)
+                _terminate_pool(pool)
+
+
+def _terminate_pool(pool: Any) -> None:
+    """End a pool's workers now, then let its manager thread finish, so the pool's queues and their
+    semaphores are closed before the interpreter exits (otherwise multiprocessing's resource
+    tracker prints "leaked semaphore objects" after Ctrl-C)."""
+    terminate = getattr(pool, "terminate_workers", None)  # Python >= 3.14; shuts the pool down
+    if terminate is not None:
+        terminate()
+        return
+    # take the workers before shutdown(), which forgets them (pool._processes = None)
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        proc.join(timeout=5)
+        if proc.is_alive():
+            proc.kill()
+            proc.join(timeout=5)
+    thread = getattr(pool, "_executor_manager_thread", None)
+    if thread is not None:
+        thread.join(timeout=10)  # it sees the dead workers, marks the pool broken, closes the queues
+    for q in (getattr(pool, "_call_queue", None), getattr(pool, "_result_queue", None)):
+        close = getattr(q, "close", None)
+        if close is not None:
+            try:
+                close()
+            except (OSError, ValueError):
+                pass
+        join = getattr(q, "join_thread", None)
+        if join is not None:
+            try:
+                join()
+            except (OSError, ValueError, AssertionError):
+                pass
 
 
 def _ray_task(cell: Cell, options: Any, path: Path, modules: Sequence[str]) -> dict[str, Any]:
@@ -228,6 +311,24 @@ class RayExecutor(Executor):
             raise BenchError("--executor ray needs Ray: pip install 'augbench[ray]'") from None
         if not jobs:
             return
+        from bench.store import Claim, ResultStore
+
+        # Ray tasks return their record and the driver writes it, so the driver claims the cells
+        # (the results folder need not be shared with the nodes); claimed-elsewhere cells are skipped.
+        claims: dict[int, Claim] = {}
+        runnable = []
+        for i, (cell, path) in enumerate(jobs):
+            claim = Claim.take(path)
+            if claim is None:
+                yield Finished(i, cell, path, None, written=False, how=f"busy {Claim.holder(path)}")
+            elif not options.force and ResultStore(options.results_dir).is_done(path):
+                claim.release()
+                yield Finished(i, cell, path, ResultStore(options.results_dir).load(path), written=True, how="done")
+            else:
+                claims[i] = claim
+                runnable.append(i)
+        if not runnable:
+            return
         started = self._connect(ray)
         refs: dict[Any, int] = {}
         try:
@@ -239,7 +340,7 @@ class RayExecutor(Executor):
             task = ray.remote(_ray_task).options(num_cpus=threads, num_gpus=gpus, max_retries=0)
             modules = plugin_modules(jobs)
             opts_ref = ray.put(options)
-            refs = {task.remote(cell, opts_ref, path, modules): i for i, (cell, path) in enumerate(jobs)}
+            refs = {task.remote(jobs[i][0], opts_ref, jobs[i][1], modules): i for i in runnable}
             pending = list(refs)
             while pending:
                 done, pending = ray.wait(pending, num_returns=1)
@@ -250,10 +351,15 @@ class RayExecutor(Executor):
                     first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
                     raise BenchError(f"a Ray task died ({type(exc).__name__}: {first}); finished cells are kept: "
                                      "rerun the same command to resume") from None
-                yield Finished(i, jobs[i][0], jobs[i][1], rec, written=False)
+                try:
+                    yield Finished(i, jobs[i][0], jobs[i][1], rec, written=False)  # the driver writes it
+                finally:
+                    claims.pop(i).release()
         finally:
             for ref in refs:  # not finished: Ctrl-C or an error
                 ray.cancel(ref, force=True)
+            for claim in claims.values():
+                claim.release()
             if started:
                 ray.shutdown()
 

@@ -11,6 +11,7 @@ same weights on CPU.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,9 +19,26 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bench.errors import Diverged
 from bench.nets import to_input
 
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+
+# A non-saturating GAN loss is softplus of a logit: about 0.7 in balance, tens when one side wins.
+# Above this, D's logits have exploded (lr 1e3 gives ~1e7): the GAN diverged even if still finite.
+DIVERGED_LOSS = 1e4
+
+
+def check_converging(losses: dict[str, float], params: Callable[[], object] = lambda: ()) -> None:
+    """Raise :class:`~bench.errors.Diverged` if a final loss is non-finite or above
+    :data:`DIVERGED_LOSS`, or a parameter is non-finite."""
+    for name, v in losses.items():
+        if not math.isfinite(v) or abs(v) > DIVERGED_LOSS:
+            raise Diverged(f"training diverged: {name} = {v:g} (non-finite or above {DIVERGED_LOSS:g}); "
+                           "lower the learning rate")
+    for p in params():
+        if not torch.isfinite(p).all():
+            raise Diverged("training diverged: non-finite weights; lower the learning rate")
 
 
 @dataclass(frozen=True)
@@ -63,7 +81,9 @@ def train_gan(G: nn.Module, D: nn.Module, x: torch.Tensor, y: torch.Tensor, sche
         opt_g.step()
     G.eval()
     D.eval()
-    return {"final_loss_d": float(loss_d.detach()), "final_loss_g": float(loss_g.detach())}
+    losses = {"final_loss_d": float(loss_d.detach()), "final_loss_g": float(loss_g.detach())}
+    check_converging(losses, lambda: [*G.parameters(), *D.parameters()])
+    return losses
 
 
 @torch.no_grad()
@@ -76,5 +96,7 @@ def sample_images(decode: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], 
     z = torch.randn(len(y), z_dim, generator=gen)
     out = [decode(z[i:i + batch_size].to(device), y[i:i + batch_size].to(device)).float().cpu()
            for i in range(0, len(y), batch_size)]
+    if not all(torch.isfinite(o).all() for o in out):
+        raise Diverged("the generator's samples are non-finite (NaN/inf); lower the learning rate")
     x = torch.cat(out).clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
     return x, y

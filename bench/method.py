@@ -148,10 +148,17 @@ class Method:
                     f"method {cls.name!r} has no config field {key!r}"
                     + (did_you_mean(key, fields) if fields else "; it takes no settings")
                 )
+        from bench.settings import SettingError, check_settings, setting_named
+
+        owner = f"method {cls.name!r}"
+        check_settings(cls.Config, values, owner)  # types first: "ten" never reaches __post_init__
         try:
             return cls.Config(**values)
-        except TypeError as exc:
-            raise BenchError(f"method {cls.name!r}: bad config {values}: {exc}") from None
+        except SettingError:
+            raise
+        except (BenchError, TypeError, ValueError) as exc:
+            setting = setting_named(str(exc), overrides or values)
+            raise SettingError(f"{owner}: {exc}", owner, setting) from None
 
 
 METHODS: Registry[type[Method]] = Registry(

@@ -12,6 +12,7 @@ scaler in the classifier's or the methods' training loops. It is written in the 
 from __future__ import annotations
 
 import random
+import re
 import sys
 import time
 import traceback
@@ -27,12 +28,12 @@ from tqdm.auto import tqdm
 
 from bench.datasets import ImageDataset, load_dataset
 from bench.environment import PeakMemory, environment
-from bench.errors import BenchError
+from bench.errors import BenchError, Diverged
 from bench.executors import Executor
 from bench.method import METHODS, FitData, Method, config_dict
 from bench.nets import count_parameters
 from bench.schema import SCHEMA_VERSION
-from bench.store import ResultStore, stable_hash
+from bench.store import DONE, Claim, ResultStore, stable_hash
 from bench.suite import Cell, Suite
 from bench.tasks import FewShotTask, derive_seed, draw_task
 from bench.training import (
@@ -164,6 +165,21 @@ def _check_generated(x: Any, y: Any, task: FewShotTask) -> None:
         raise BenchError("generate() must return int64 labels in [0, num_classes), one per image")
 
 
+def _check_not_collapsed(x: torch.Tensor, caps: Any) -> None:
+    """Every generated image identical (a saturated generator): nothing to learn from, and image
+    metrics of a single point are meaningless."""
+    if not caps.returns_real_images and len(x) > 1 and bool((x == x[0]).all()):
+        raise Diverged(f"all {len(x)} generated images are identical (the generator collapsed or saturated); "
+                       "lower the learning rate")
+
+
+def _check_classifier_finite(trained: dict[str, float], model: torch.nn.Module) -> None:
+    loss = trained.get("final_loss", 0.0)
+    if not np.isfinite(loss) or not all(torch.isfinite(p).all() for p in model.parameters()):
+        raise Diverged(f"the downstream classifier diverged (final loss {loss:g}, or non-finite weights); "
+                       "lower the classifier's lr")
+
+
 def pool_label_scorer(task: FewShotTask) -> Callable[[torch.Tensor, torch.Tensor], float]:
     """Accuracy of labels for pool positions against the hidden truth (the only way a method
     can learn how good its pseudo-labels were; it never sees the labels themselves)."""
@@ -220,6 +236,7 @@ def run_cell(cell: Cell, options: RunOptions, path: Path | None = None) -> dict[
                 t = time.perf_counter()
                 extra = method.generate(config.n_per_class)
                 _check_generated(*extra, task)
+                _check_not_collapsed(extra[0], caps)
                 timings["generate_s"] = time.perf_counter() - t
 
             if caps.own_classifier:
@@ -230,7 +247,7 @@ def run_cell(cell: Cell, options: RunOptions, path: Path | None = None) -> dict[
                 model = make_classifier(ds.image_shape, ds.num_classes, clf_cfg)
                 method.init_classifier(model)
                 t = time.perf_counter()
-                train_classifier(
+                trained = train_classifier(
                     model, task.x, task.y, clf_cfg, device=device,
                     seed=derive_seed("batches", ds.hash, cell.shots, cell.seed),
                     augment=method.augment_batch, extra=extra,
@@ -239,6 +256,7 @@ def run_cell(cell: Cell, options: RunOptions, path: Path | None = None) -> dict[
                     on_step=method.on_classifier_step,
                 )
                 timings["train_s"] = time.perf_counter() - t
+                _check_classifier_finite(trained, model)
                 cost["classifier_trainable_params"] = count_parameters(model)  # after any freezing
                 predict = model_predictor(model, device)
             t = time.perf_counter()
@@ -265,6 +283,9 @@ def run_cell(cell: Cell, options: RunOptions, path: Path | None = None) -> dict[
         raise
     except Exception as exc:  # recorded, never eaten: the record says what failed and where
         error = {"type": type(exc).__name__, "message": str(exc), "traceback": traceback.format_exc()}
+        diverged = isinstance(exc, Diverged)
+    else:
+        diverged = False
     finally:
         torch.set_num_threads(threads_before)
     timings["total_s"] = time.perf_counter() - t_start
@@ -273,7 +294,7 @@ def run_cell(cell: Cell, options: RunOptions, path: Path | None = None) -> dict[
     return {
         "schema_version": SCHEMA_VERSION,
         "key": key,
-        "status": "failed" if error else "ok",
+        "status": "diverged" if diverged else "failed" if error else "ok",
         "suite": cell.suite,
         "suite_info": dict(cell.suite_info),
         "method": {"name": cell.method, "version": cls.version, "preset": cell.preset,
@@ -305,6 +326,10 @@ class RunSummary:
     ran: int = 0
     skipped: int = 0
     failed: int = 0
+    diverged: int = 0
+    busy: int = 0  # cells another live `bench run` was computing: left to it, not run here
+    busy_pids: set[str] = field(default_factory=set)  # who held them
+    duplicates: int = 0  # cells listed twice in the plan (same record file), run once
     interrupted: bool = False
     wall_s: float = 0.0  # the cells' part of the run (after the one-time artefacts)
     artefacts: list[dict[str, Any]] = field(default_factory=list)  # built before the cells: what, seconds, path
@@ -321,29 +346,77 @@ def check_sources(suite: Suite, ds: ImageDataset, options: RunOptions) -> None:
                      options.data_root, options.download)
 
 
-def plan(suite: Suite, options: RunOptions, store: ResultStore) -> list[tuple[Cell, Path]]:
-    """Load and check every dataset and cell before any work starts (bad input fails fast)."""
+def run_claimed(cell: Cell, options: RunOptions, path: Path, write: bool = True) -> tuple[dict[str, Any] | None, str]:
+    """Run ``cell`` while holding its claim (see :class:`bench.store.Claim`) and, with ``write``,
+    write its record. Returns ``(record, how)``: ``how`` is "ran", "done" (another run finished it
+    since the plan; its record is returned) or "busy <pid>" (another live run holds the claim;
+    record None). Nothing is ever computed twice at once."""
+    store = ResultStore(options.results_dir)
+    claim = Claim.take(path)
+    if claim is None:
+        return None, f"busy {Claim.holder(path)}"
+    with claim:
+        if not options.force and store.is_done(path):
+            return store.load(path), "done"
+        rec = run_cell(cell, options, path)
+        if write:
+            store.write(path, rec)
+        return rec, "ran"
+
+
+def _settings_error(suite: Suite, cell: Cell, exc: BenchError) -> BenchError:
+    """``exc`` prefixed with ``FILE:LINE:`` of the offending setting when the suite file holds it
+    (a setting from a preset or the command line has no line to point at)."""
+    owner, setting = getattr(exc, "owner", ""), getattr(exc, "setting", "")
+    section = "classifier_overrides" if owner == "classifier" else f"method_overrides.{cell.method}"
+    where = suite.where(section, setting) if setting else ""
+    return BenchError(f"{where}{exc}" if re.match(r".*:\d+: $", where) else str(exc))
+
+
+def plan(suite: Suite, options: RunOptions, store: ResultStore) -> Plan:
+    """Load and check every dataset and cell before any work starts (bad input fails fast): seeds,
+    shots, and every cell's method and classifier settings (types and ranges). Cells that map to
+    the same record file (``--seeds 0,0``) appear once; ``Plan.duplicates`` counts the rest."""
     from bench.tasks import check_seed, check_shots
 
     for s in suite.seeds:
         check_seed(s)
-    out = []
-    for name in suite.datasets:
-        ds = load_dataset(name, options.data_root, options.download)
+    out: dict[Path, Cell] = {}
+    datasets = [load_dataset(name, options.data_root, options.download) for name in suite.datasets]
+    for ds in datasets:
         for k in suite.shots:
             check_shots(ds, k)
+    cells = suite.cells()
+    for cell in cells:  # settings first: their errors point at the suite file's line
+        try:
+            METHODS.get(cell.method).make_config(cell.preset, cell.method_overrides)
+            classifier_config(cell.classifier, cell.classifier_overrides)
+        except BenchError as exc:
+            raise _settings_error(suite, cell, exc) from None
+    for ds in datasets:
         check_sources(suite, ds, options)
-    for cell in suite.cells():
+    for cell in cells:
         ds = load_dataset(cell.dataset, options.data_root, options.download)
-        out.append((cell, record_path(store, cell, ds, options.amp)))
-    return out
+        out.setdefault(record_path(store, cell, ds, options.amp), cell)
+    return Plan([(cell, path) for path, cell in out.items()], duplicates=len(cells) - len(out))
+
+
+class Plan(list):
+    """The ``(cell, record path)`` jobs of a run, de-duplicated; ``duplicates`` counts the dropped."""
+
+    def __init__(self, jobs: Iterable[tuple[Cell, Path]] = (), duplicates: int = 0) -> None:
+        super().__init__(jobs)
+        self.duplicates = duplicates
 
 
 def run_suite(suite: Suite, options: RunOptions, executor: Executor | None = None) -> RunSummary:
     """Run the suite's unfinished cells with ``executor`` (default: the sequential local loop).
 
-    Records are written as cells finish (by the driver, or by the worker where the executor says
-    so); ``summary.records`` lists the skipped cells, then this run's in plan order.
+    Before any cell: the plan is checked (:func:`plan`), temporary files of writers that died are
+    removed, and a record file that is not a valid record is moved aside (``*.corrupt``) so its cell
+    reruns. Each cell runs under its claim (:func:`run_claimed`): one claimed by another live run is
+    skipped and counted in ``summary.busy``. Records are written as cells finish (by the worker, or
+    by the driver for Ray); ``summary.records`` lists the skipped cells, then this run's in plan order.
     """
     from bench.executors import LocalExecutor
 
@@ -354,11 +427,16 @@ def run_suite(suite: Suite, options: RunOptions, executor: Executor | None = Non
     if suite.derived_from:  # checked: say what this run is and where it goes
         tqdm.write(f"suite {suite.name}: {suite.description} (records under {store.root / suite.name}; "
                    "bench run --name sets another name)", file=sys.stderr)
-    summary = RunSummary()
+    summary = RunSummary(duplicates=cells.duplicates)
+    removed = store.clean_temp_files(store.root / suite.name) if (store.root / suite.name).is_dir() else []
+    if removed:
+        store.warn(f"removed {len(removed)} temporary file(s) left by an interrupted record write, "
+                   f"e.g. {removed[0]}")
     todo = []
     for cell, path in cells:
-        if not options.force and store.is_done(path):
-            summary.records.append(store.load(path))
+        rec = None if options.force else store.lookup(path)
+        if rec is not None and rec["status"] in DONE:
+            summary.records.append(rec)
             summary.skipped += 1
         else:
             todo.append((cell, path))
@@ -379,17 +457,25 @@ def run_suite(suite: Suite, options: RunOptions, executor: Executor | None = Non
     try:
         for fin in results:
             rec, path, cell = fin.record, fin.path, fin.cell
+            bar.update(1)
+            if rec is None:  # another run holds the cell's claim: left to it (the CLI says how many, once)
+                summary.busy += 1
+                summary.busy_pids.add(fin.how.split()[-1])
+                continue
             if not fin.written:
                 store.write(path, rec)
             done.append((fin.index, rec))
+            if fin.how == "done":
+                summary.skipped += 1
+                continue
             summary.ran += 1
             if executor.name != "local":  # cells run out of sight: show the last one finished
                 bar.set_postfix_str(f"done {cell.method} {cell.dataset} k={cell.shots} s={cell.seed}", refresh=False)
-            bar.update(1)
-            if rec["status"] == "failed":
-                summary.failed += 1
-                bar.write(f"FAILED {cell.method} on {cell.dataset} shots={cell.shots} seed={cell.seed}: "
-                          f"{rec['error']['type']}: {rec['error']['message']} (traceback in {path})")
+            if rec["status"] != "ok":
+                summary.failed += rec["status"] == "failed"
+                summary.diverged += rec["status"] == "diverged"
+                bar.write(f"{rec['status'].upper()} {cell.method} on {cell.dataset} shots={cell.shots} seed={cell.seed}: "
+                          f"{rec['error']['type']}: {rec['error']['message']} (traceback in {path})", file=sys.stderr)
     except KeyboardInterrupt:
         summary.interrupted = True
     finally:

@@ -77,6 +77,17 @@ class Suite:
             for d in self.datasets for k in self.shots for s in self.seeds for m in self.methods
         ]
 
+    def where(self, section: str, key: str) -> str:
+        """``"FILE:LINE: "`` of ``key`` in ``[section]`` of the suite file (``"FILE: "`` if not
+        found there, ``""`` for a suite not read from a file)."""
+        if not self.path:
+            return ""
+        try:
+            text = Path(self.path).read_text()
+        except OSError:
+            return f"{self.path}: "
+        return f"{self.path}{line_in_section(text, section, key)}: "
+
     def with_overrides(self, **changes: Any) -> Suite:
         changes = {k: tuple(v) if isinstance(v, list) else v for k, v in changes.items() if v is not None}
         return dataclasses.replace(self, **changes)
@@ -88,6 +99,11 @@ def builtin_suites() -> list[str]:
 
 def find_suite(name_or_path: str) -> Path:
     p = Path(name_or_path)
+    if p.is_dir():
+        tomls = sorted(x.name for x in p.glob("*.toml"))
+        raise BenchError(f"suite path {p} is a directory; give a suite file"
+                         + (f" such as {p / tomls[0]}" if tomls else " (a .toml file)")
+                         + " or a built-in suite name: " + ", ".join(builtin_suites()))
     if p.suffix == ".toml" or p.is_file():
         if not p.is_file():
             raise BenchError(f"suite file {p} does not exist")
@@ -103,6 +119,36 @@ def _line_of(text: str, key: str) -> str:
         if re.match(rf"\s*\[?[\w.\"-]*{re.escape(key)}[\w.\"-]*\]?\s*(=|$)", line):
             return f":{i}"
     return ""
+
+
+def line_in_section(text: str, section: str, key: str) -> str:
+    """``":N"`` for the line of ``key = …`` inside ``[section]`` (or ``section.key`` written dotted), else ""."""
+    current = ""
+    dotted = re.compile(rf"\s*{re.escape(section)}\.{re.escape(key)}\s*=")
+    for i, line in enumerate(text.splitlines(), 1):
+        m = re.match(r"\s*\[\s*([^\]]+?)\s*\]", line)
+        if m:
+            current = m.group(1).replace('"', "").replace(" ", "")
+            continue
+        if dotted.match(line) and not current:
+            return f":{i}"
+        if current == section and re.match(rf"\s*\"?{re.escape(key)}\"?\s*=", line):
+            return f":{i}"
+    return ""
+
+
+def check_override_methods(raw: dict[str, Any], methods: tuple[str, ...], bad: Any) -> None:
+    """Every ``[method_overrides.X]`` names a registered method that the suite runs."""
+    names = METHODS.names()
+    for m, table in raw.get("method_overrides", {}).items():
+        if not isinstance(table, dict):
+            raise bad(f"method_overrides.{m}", f"method_overrides.{m} must be a table of settings, "
+                      f"e.g. [method_overrides.{m}] then one setting = value per line")
+        if m not in names:
+            raise bad(f"method_overrides.{m}", f"[method_overrides.{m}]: unknown method {m!r}" + did_you_mean(m, names))
+        if "all" not in methods and m not in methods:
+            raise bad(f"method_overrides.{m}", f"[method_overrides.{m}]: method {m!r} is not in this suite's methods "
+                      f"({', '.join(methods)}); add it to methods or remove the table")
 
 
 def load_suite(name_or_path: str) -> Suite:
@@ -140,26 +186,28 @@ def load_suite(name_or_path: str) -> Suite:
     for key in ("classifier_overrides", "method_overrides"):
         if not isinstance(raw.get(key, {}), dict):
             raise bad(key, f"[{key}] must be a table")
+    check_override_methods(raw, methods, bad)
     test_cap = raw.get("test_cap", 0)
     if not isinstance(test_cap, int) or test_cap < 0:
         raise bad("test_cap", "test_cap must be a non-negative integer (0 = full test split)")
     try:
-        suite = Suite(
-            name=check_name(raw.get("name", path.stem), "suite name"),
-            datasets=str_list("datasets"),
-            methods=methods,
-            shots=int_list("shots", [1, 5, 10]),
-            seeds=int_list("seeds", [0, 1, 2]),
-            preset=str(raw.get("preset", "quick")),
-            classifier=str(raw.get("classifier", "quick")),
-            test_cap=test_cap,
-            classifier_overrides=dict(raw.get("classifier_overrides", {})),
-            method_overrides={k: dict(v) for k, v in raw.get("method_overrides", {}).items()},
-            description=str(raw.get("description", "")),
-            path=str(path),
-        )
+        name = check_name(raw.get("name", path.stem), "suite name")
     except BenchError as exc:
-        raise BenchError(f"{path}: {exc}") from None
+        raise bad("name", str(exc)) from None
+    suite = Suite(
+        name=name,
+        datasets=str_list("datasets"),
+        methods=methods,
+        shots=int_list("shots", [1, 5, 10]),
+        seeds=int_list("seeds", [0, 1, 2]),
+        preset=str(raw.get("preset", "quick")),
+        classifier=str(raw.get("classifier", "quick")),
+        test_cap=test_cap,
+        classifier_overrides=dict(raw.get("classifier_overrides", {})),
+        method_overrides={k: dict(v) for k, v in raw.get("method_overrides", {}).items()},
+        description=str(raw.get("description", "")),
+        path=str(path),
+    )
     return suite
 
 

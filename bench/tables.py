@@ -112,6 +112,9 @@ def summary_tables(df: pd.DataFrame, metric: str, baseline: str = "baseline", al
         foot = _mde_row(df, metric, dataset, shots, baseline, digits)
         if foot:
             note += " " + MDE_NOTE
+        from bench.aggregate import excluded_note
+
+        note += excluded_note(df, dataset)  # failed/diverged cells: named, never averaged, never best
         tables.append(Table(f"{dataset}: {label}", ["method"] + [f"{k}-shot" for k in shots], rows, note,
                             ["l"] + ["r"] * len(shots), foot))
     return tables

@@ -45,11 +45,15 @@ def classifier_config(preset: str, overrides: dict | None = None) -> ClassifierC
 
     if preset not in CLASSIFIER_PRESETS:
         raise BenchError(f"unknown classifier preset {preset!r}" + did_you_mean(preset, CLASSIFIER_PRESETS))
+    from bench.settings import check_classifier
+
     names = {f.name for f in fields(ClassifierConfig)}
     for key in overrides or {}:
         if key not in names:
             raise BenchError(f"classifier has no setting {key!r}" + did_you_mean(key, names))
-    return replace(CLASSIFIER_PRESETS[preset], **(overrides or {}))
+    cfg = replace(CLASSIFIER_PRESETS[preset], **(overrides or {}))
+    check_classifier(cfg, overrides or {})
+    return cfg
 
 
 def make_classifier(image_shape, num_classes: int, cfg: ClassifierConfig) -> SmallCNN:

@@ -25,7 +25,8 @@ def test_run_builds_the_reference_classifier_before_the_cells(tmp_path, capsys):
     summary = run_suite(suite, opts(tmp_path))
     err = capsys.readouterr().err
     assert [b["what"] for b in summary.artefacts] == ["the digits reference classifier",
-                                                      "the digits real-image statistics (domain features)"]
+                                                      "the digits real-image statistics (domain features)",
+                                                      "the digits real-image k-NN radii (domain features, k = 5)"]
     assert summary.artefacts[0]["seconds"] > 0 and summary.artefacts_s >= summary.artefacts[0]["seconds"]
     assert "building the digits reference classifier (one time, cached in" in err
     assert all(r["status"] == "ok" and r["timings"]["artefacts_s"] == 0 for r in summary.records)
@@ -41,11 +42,11 @@ def test_a_cell_that_builds_one_records_it_and_the_bits_match(tmp_path):
 
     before = len(cache.BUILDS)
     build_artefacts([cell], opts(tmp_path / "b"))
-    assert len(cache.BUILDS) == before + 2
+    assert len(cache.BUILDS) == before + 3
     up_front = run_cell(cell, opts(tmp_path / "b"))
     assert up_front["timings"]["artefacts_s"] == 0
     assert up_front["metrics"] == in_cell["metrics"]
-    for kind in ("reference-classifier", "real-stats"):
+    for kind in ("reference-classifier", "real-stats", "real-knn-radii"):
         [a] = (tmp_path / "a" / "data" / ".augbench-cache" / kind).glob("*.pt")
         [b] = (tmp_path / "b" / "data" / ".augbench-cache" / kind).glob("*.pt")
         assert a.name == b.name

@@ -281,3 +281,96 @@ def test_every_argument_says_what_it_does():
         for action in parser._actions:
             if not isinstance(action, argparse._HelpAction):
                 assert action.help and len(action.help) > 15, f"bench {name} {action.dest} has no help"
+
+SUITE_HEAD = 'datasets = ["digits"]\nmethods = ["baseline", "gan"]\nshots = [1]\nseeds = [0]\npreset = "tiny"\nclassifier = "tiny"\n\n'
+
+
+@pytest.mark.parametrize("table, expected", [
+    ('[method_overrides.gan]\nsteps = "ten"\n', "x.toml:9: method 'gan' setting steps = 'ten' is not allowed: steps must be an integer"),
+    ("[method_overrides.gan]\nsteps = 2.5\n", "x.toml:9: method 'gan' setting steps = 2.5 is not allowed: steps must be an integer"),
+    ('[method_overrides.gan]\nlr_g = "fast"\n', "x.toml:9: method 'gan' setting lr_g = 'fast' is not allowed: lr_g must be a finite number"),
+    ("[method_overrides.gan]\nlr_g = inf\n", "x.toml:9: method 'gan' setting lr_g = inf is not allowed: lr_g must be a finite number"),
+    ("[method_overrides.gan]\nn_per_class = 1.5\n", "x.toml:9: method 'gan' setting n_per_class = 1.5 is not allowed: n_per_class must be an integer"),
+    ("[method_overrides.gan]\nsteps = -5\n", "x.toml:9: method 'gan': steps must be >= 1, got -5"),
+    ("[method_overrides.gan]\nstabiliser = 3\n", "x.toml:9: method 'gan' setting stabiliser = 3 is not allowed: stabiliser must be a string"),
+    ("[classifier_overrides]\nsteps = -5\n", "x.toml:9: classifier setting steps = -5 is not allowed: steps must be an integer >= 1"),
+    ("[classifier_overrides]\nbatch_size = 0\n", "x.toml:9: classifier setting batch_size = 0 is not allowed: batch_size must be an integer >= 1"),
+    ("[classifier_overrides]\nlr = 0\n", "x.toml:9: classifier setting lr = 0 is not allowed: lr must be a number > 0"),
+    ('[classifier_overrides]\nsteps = "ten"\n', "x.toml:9: classifier setting steps = 'ten' is not allowed: steps must be an integer"),
+    ("[method_overrides.gann]\nsteps = 4\n", "x.toml:8: [method_overrides.gann]: unknown method 'gann'; did you mean 'gan'"),
+    ("[method_overrides.classic]\npolicy = \"none\"\n", "x.toml:8: [method_overrides.classic]: method 'classic' is not in this suite's methods"),
+    ("method_overrides = 3\n", "x.toml:8: [method_overrides] must be a table"),
+])
+def test_bad_settings_refused_before_any_cell_with_file_and_line(tmp_path, capsys, table, expected):
+    suite = tmp_path / "x.toml"
+    suite.write_text(SUITE_HEAD + table)
+    code = main(["run", "--suite", str(suite), "--results-dir", str(tmp_path / "res"), "--reports-dir",
+                 str(tmp_path / "rep"), "--data-root", str(tmp_path / "data")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("error: ") and "\n" not in err, err
+    assert expected in err, err
+    assert err.count("x.toml") == 1, "the path is printed once"
+    assert not records(tmp_path), "refused before any cell ran"
+
+
+def _image_folder(root: Path, classes: int = 2) -> None:
+    from PIL import Image
+
+    for split in ("train", "test"):
+        for c in range(classes):
+            (root / split / f"c{c}").mkdir(parents=True)
+            for i in range(3):
+                noise = bytes((7 * i + 13 * c + 31 * j * j) % 256 for j in range(64))  # incompressible-ish
+                Image.frombytes("L", (8, 8), noise).save(root / split / f"c{c}" / f"{i}.png")
+
+
+FOLDER_FAULTS = {
+    "text.png": (lambda r: (r / "train" / "c0" / "bad.png").write_text("not an image"), "cannot read image {root}/train/c0/bad.png"),
+    "truncated": (lambda r: (r / "test" / "c1" / "cut.png").write_bytes((r / "test" / "c1" / "0.png").read_bytes()[:70]),
+                  "cannot read image {root}/test/c1/cut.png"),
+    "empty class": (lambda r: [(r / s / "c9").mkdir() for s in ("train", "test")],
+                    "class folder {root}/train/c9 has no images"),
+    "one class": (None, "train/ has 1 class folder(s) (c0); a classification benchmark needs at least 2"),
+}
+
+
+@pytest.mark.parametrize("fault", FOLDER_FAULTS)
+def test_bad_image_folder_is_one_line(tmp_path, capsys, fault):
+    spoil, expected = FOLDER_FAULTS[fault]
+    root = tmp_path / "imgs"
+    _image_folder(root, classes=1 if spoil is None else 2)
+    if spoil:
+        spoil(root)
+    code = main(["run", "--suite", "tiny", "--methods", "baseline", "--shots", "1", "--seeds", "0", "--datasets",
+                 f"folder:{root}", "--results-dir", str(tmp_path / "res"), "--data-root", str(tmp_path / "data")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("error: ") and "\n" not in err, err
+    assert expected.format(root=root) in err, err
+    assert not records(tmp_path)
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--threads", "1000"], "--threads 1000 is more than the"),
+    (["--datasets", "digits[9-5]"], "the range '9-5' runs backwards; write it low-high, e.g. digits[5-9]"),
+    (["--suite", "{tmp}"], "is a directory; give a suite file"),
+    (["--suite", "{tmp}/dots.toml"], "dots.toml:1: datasets must be a non-empty list of strings"),
+])
+def test_more_bad_run_input_is_one_line(tmp_path, capsys, argv, expected):
+    (tmp_path / "dots.toml").write_text("datasets = [1]\n")
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    code = main(["run", "--suite", "tiny", "--methods", "baseline", "--results-dir", str(tmp_path / "res"),
+                 "--data-root", str(tmp_path / "data"), *argv])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("error: ") and "\n" not in err, err
+    assert expected in err and err.count("dots.toml") <= 1, err
+    assert not records(tmp_path)
+
+
+def test_report_of_a_suite_without_results_names_those_with(tmp_path, capsys):
+    assert main(["report", "nosuch", "--results-dir", str(tmp_path / "res")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "no results in" in err and "bench run --suite SUITE" in err, err
+    (tmp_path / "res" / "tiny").mkdir(parents=True)
+    assert main(["report", "tiny2", "--results-dir", str(tmp_path / "res")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "did you mean 'tiny'?" in err and "suites with results there: tiny" in err, err

@@ -164,4 +164,25 @@ def test_cell_runs_with_the_requested_threads_and_restores_them(tmp_path: Path):
 
 
 def test_finished_is_what_run_suite_consumes():
-    assert {"index", "cell", "path", "record", "written"} == set(Finished.__dataclass_fields__)
+    assert {"index", "cell", "path", "record", "written", "how"} == set(Finished.__dataclass_fields__)
+
+
+def test_a_claimed_cell_is_left_to_its_holder(tmp_path: Path):
+    """Another run holds one cell's claim: the executor skips it (record None, how "busy <pid>"),
+    runs the other, and run_suite counts it without writing anything for it."""
+    from bench.runner import plan
+    from bench.store import Claim, ResultStore
+
+    options = opts(tmp_path, "res")
+    jobs = plan(tiny_suite(methods=("baseline",)), options, ResultStore(options.results_dir))
+    held = Claim.take(jobs[0][1])
+    try:
+        got = list(LocalExecutor().run(jobs, options))
+        assert got[0].record is None and got[0].how == f"busy {os.getpid()}" and not jobs[0][1].exists()
+        assert got[1].record["status"] == "ok" and got[1].how == "ran" and jobs[1][1].is_file()
+        summary = run_suite(tiny_suite(methods=("baseline",)), options)
+        assert (summary.busy, summary.skipped, summary.ran) == (1, 1, 0)
+    finally:
+        held.release()
+    summary = run_suite(tiny_suite(methods=("baseline",)), options)  # the holder is gone: it runs now
+    assert (summary.busy, summary.skipped, summary.ran) == (0, 1, 1)
