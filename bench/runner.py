@@ -424,9 +424,9 @@ def run_suite(suite: Suite, options: RunOptions, executor: Executor | None = Non
     store = ResultStore(options.results_dir)
     store.check_writable()
     cells = plan(suite, options, store)
-    if suite.derived_from:  # checked: say what this run is and where it goes
+    if suite.derived_from:  # checked: say what this run is and where it goes (information: stdout)
         tqdm.write(f"suite {suite.name}: {suite.description} (records under {store.root / suite.name}; "
-                   "bench run --name sets another name)", file=sys.stderr)
+                   "bench run --name sets another name)", file=sys.stdout)
     summary = RunSummary(duplicates=cells.duplicates)
     removed = store.clean_temp_files(store.root / suite.name) if (store.root / suite.name).is_dir() else []
     if removed:
