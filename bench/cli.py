@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run a suite (default: quick) and print the leaderboard")
     r.add_argument("--suite", default="quick", help="built-in suite name or path to a .toml file (default: quick)")
-    r.add_argument("--methods", type=_csv("methods"), help="comma-separated method names (default: the suite's)")
+    r.add_argument("--methods", type=_csv("methods"), help="comma-separated method names or variants METHOD@LABEL (default: the suite's)")
     r.add_argument("--datasets", type=_csv("datasets"), help="comma-separated dataset names, folder:PATH, or a class subset NAME[5-9]")
     r.add_argument("--shots", type=_csv("shots", int), help="comma-separated shots per class, e.g. 1,5,10")
     r.add_argument("--seeds", type=_csv("seeds", int), help="comma-separated seeds, e.g. 0,1,2")
@@ -98,7 +98,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     suite = load_suite(args.suite)
     suite = suite.with_overrides(methods=args.methods, datasets=args.datasets, shots=args.shots,
                                  seeds=args.seeds, preset=args.preset)
-    suite = suite.with_overrides(methods=list(resolve_methods(suite.methods)))
+    suite = suite.with_overrides(methods=list(resolve_methods(suite.methods, suite)))
     options = RunOptions(data_root=args.data_root, results_dir=args.results_dir,
                          device=resolve_device(args.device), download=args.download, force=args.force,
                          amp=args.amp, threads=args.threads)

@@ -84,6 +84,12 @@ class Method:
     Config: ClassVar[type] = EmptyConfig
     presets: ClassVar[dict[str, dict[str, Any]]] = {"tiny": {}, "quick": {}, "standard": {}}
     capabilities: ClassVar[Capabilities] = Capabilities()
+    # Named variants shipped with the method, run as ``name@label`` (see bench.suite): label ->
+    # config settings applied on top of the suite's preset, e.g. {"light": {"policy": "light"}}.
+    variants: ClassVar[dict[str, dict[str, Any]]] = {}
+    # Which draws each preset was tuned on (bench.suite.check_tuned_seeds refuses to report on
+    # them): preset -> {"seeds": [first, last], "date": ..., "evidence": "results/..."}.
+    tuned_on: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def __init__(self, config: Any, ctx: Any) -> None:
         self.config = config

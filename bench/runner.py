@@ -32,11 +32,12 @@ from bench.method import METHODS, FitData, Method, config_dict
 from bench.nets import count_parameters
 from bench.schema import SCHEMA_VERSION
 from bench.store import ResultStore, stable_hash
-from bench.suite import Cell, Suite
+from bench.suite import Cell, Suite, split_variant
 from bench.tasks import FewShotTask, derive_seed, draw_task
 from bench.training import (
     ClassifierConfig,
     classifier_config,
+    classifier_key,
     evaluate,
     make_classifier,
     model_predictor,
@@ -133,18 +134,22 @@ def precision(amp: bool) -> str:
 
 
 def cell_key(cell: Cell, ds: ImageDataset, amp: bool = False) -> tuple[str, dict[str, Any]]:
-    """The record key: a hash of everything that determines the cell's result."""
-    cls = METHODS.get(cell.method)
+    """The record key: a hash of everything that determines the cell's result. A variant
+    (``method@label``) keys as its method plus ``variant``: plain methods' keys are unchanged."""
+    base, label = split_variant(cell.method)
+    cls = METHODS.get(base)
     config = config_dict(cls.make_config(cell.preset, cell.method_overrides))
-    clf = asdict(classifier_config(cell.classifier, cell.classifier_overrides))
+    clf = classifier_key(classifier_config(cell.classifier, cell.classifier_overrides))
     parts = {
-        "method": cell.method, "method_version": cls.version, "method_config": config,
+        "method": base, "method_version": cls.version, "method_config": config,
         "dataset_hash": ds.hash, "shots": cell.shots, "seed": cell.seed,
         "classifier": None if cls.capabilities.own_classifier else clf, "test_cap": cell.test_cap,
         "schema": SCHEMA_VERSION,
     }
     if amp:  # only when on, so full-precision keys (and existing records) are unchanged
         parts["precision"] = precision(amp)
+    if label is not None:
+        parts["variant"] = label
     return stable_hash(parts), parts
 
 
@@ -184,7 +189,8 @@ def run_cell(cell: Cell, options: RunOptions, path: Path | None = None) -> dict[
     started, t_start = now(), time.perf_counter()
     ds = load_dataset(cell.dataset, options.data_root, options.download)
     task = draw_task(ds, cell.shots, cell.seed, cell.test_cap)
-    cls: type[Method] = METHODS.get(cell.method)
+    base, label = split_variant(cell.method)
+    cls: type[Method] = METHODS.get(base)
     config = cls.make_config(cell.preset, cell.method_overrides)
     clf_cfg = classifier_config(cell.classifier, cell.classifier_overrides)
     key, _ = cell_key(cell, ds, options.amp)
@@ -200,7 +206,7 @@ def run_cell(cell: Cell, options: RunOptions, path: Path | None = None) -> dict[
     torch.set_num_threads(options.threads)
     try:
         with mem, torch.autocast(device.type, dtype=AMP_DTYPE, enabled=options.amp):
-            method_seed = derive_seed("method", ds.hash, cell.shots, cell.seed, cell.method)
+            method_seed = derive_seed("method", ds.hash, cell.shots, cell.seed, base)  # variants share it
             seed_everything(method_seed)
             ctx = MethodContext(device, method_seed, ds.image_shape, ds.num_classes, clf_cfg, options, ds,
                                 score_pool_labels=pool_label_scorer(task) if caps.uses_pool else None)
@@ -226,7 +232,7 @@ def run_cell(cell: Cell, options: RunOptions, path: Path | None = None) -> dict[
                 model = make_classifier(ds.image_shape, ds.num_classes, clf_cfg)
                 method.init_classifier(model)
                 t = time.perf_counter()
-                train_classifier(
+                trained = train_classifier(
                     model, task.x, task.y, clf_cfg, device=device,
                     seed=derive_seed("batches", ds.hash, cell.shots, cell.seed),
                     augment=method.augment_batch, extra=extra,
@@ -235,6 +241,7 @@ def run_cell(cell: Cell, options: RunOptions, path: Path | None = None) -> dict[
                 )
                 timings["train_s"] = time.perf_counter() - t
                 cost["classifier_trainable_params"] = count_parameters(model)  # after any freezing
+                details["classifier_steps"] = trained["steps"]
                 predict = model_predictor(model, device)
             t = time.perf_counter()
             metrics = evaluate(predict, task.test_x, task.test_y, ds.num_classes, clf_cfg.eval_batch_size)
@@ -242,7 +249,7 @@ def run_cell(cell: Cell, options: RunOptions, path: Path | None = None) -> dict[
                 metrics[f"{name}_accuracy"] = evaluate(side, task.test_x, task.test_y, ds.num_classes,
                                                        clf_cfg.eval_batch_size)["accuracy"]
             timings["eval_s"] = time.perf_counter() - t
-            details = method.details()
+            details = {**method.details(), **details}
             if caps.generates and caps.returns_real_images:
                 details["generation"] = {"skipped": "generate() returns real pool images; image-quality metrics do not apply"}
             elif caps.generates:  # after the classifier, so the metrics cannot change its result
@@ -266,16 +273,17 @@ def run_cell(cell: Cell, options: RunOptions, path: Path | None = None) -> dict[
         "key": key,
         "status": "failed" if error else "ok",
         "suite": cell.suite,
-        "method": {"name": cell.method, "version": cls.version, "preset": cell.preset,
+        "method": {"name": base, "version": cls.version, "preset": cell.preset,
                    "config": config_dict(config), "config_hash": stable_hash(config_dict(config)),
-                   "capabilities": asdict(caps)},
+                   "capabilities": asdict(caps), "tuned_on": cls.tuned_on.get(cell.preset),
+                   **({"variant": label, "display": cell.method} if label is not None else {})},
         "dataset": {"name": ds.name, "spec": cell.dataset, "hash": ds.hash, "source": ds.source,
                     "image_shape": list(ds.image_shape), "num_classes": ds.num_classes,
                     "n_train": int(len(ds.train_y)), "n_pool": int(len(task.pool_idx)),
                     "n_test": int(len(task.test_idx)), "test_cap": cell.test_cap},
         "task": {"shots": cell.shots, "seed": cell.seed, "labelled_fingerprint": task.fingerprint()},
         "classifier": None if caps.own_classifier else {
-            "preset": cell.classifier, "config": asdict(clf_cfg), "config_hash": stable_hash(asdict(clf_cfg))},
+            "preset": cell.classifier, "config": asdict(clf_cfg), "config_hash": stable_hash(classifier_key(clf_cfg))},
         "metrics": metrics,
         "details": details,
         "timings": {k: round(v, 4) for k, v in timings.items()},
@@ -301,8 +309,10 @@ class RunSummary:
 
 def plan(suite: Suite, options: RunOptions, store: ResultStore) -> list[tuple[Cell, Path]]:
     """Load and check every dataset and cell before any work starts (bad input fails fast)."""
+    from bench.suite import check_tuned_seeds
     from bench.tasks import check_seed, check_shots
 
+    check_tuned_seeds(suite)
     for s in suite.seeds:
         check_seed(s)
     out = []

@@ -24,7 +24,6 @@ handwriting targets (digits, MNIST, KMNIST) pretrain on ``fashion-mnist``; Fashi
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -34,7 +33,7 @@ from bench.errors import BenchError
 from bench.method import Capabilities, FitData, Method, register_method
 from bench.nets import count_parameters
 from bench.tasks import derive_seed
-from bench.training import make_classifier
+from bench.training import classifier_key, make_classifier
 
 AUTO_SOURCE = {"handwriting": "fashion-mnist", "fashion": "digits", "natural": "fashion-mnist",
                "generic": "fashion-mnist"}
@@ -70,8 +69,8 @@ class Finetune(Method):
         if spec == "auto":  # a class subset's other classes, else the family's offline source
             spec = (complement_spec(ctx.dataset) if ctx.dataset is not None else None) or AUTO_SOURCE[data.family]
         src, sx, sy = ctx.load_source(spec)
-        clf_cfg = dataclasses.replace(ctx.classifier_cfg, steps=cfg.pretrain_steps)
-        key = {"source_hash": src.hash, "target_shape": list(data.image_shape), "classifier": dataclasses.asdict(clf_cfg)}
+        clf_cfg = ctx.classifier_cfg.fixed(cfg.pretrain_steps)  # a fixed budget, whatever the downstream's
+        key = {"source_hash": src.hash, "target_shape": list(data.image_shape), "classifier": classifier_key(clf_cfg)}
         built = []
 
         def build() -> dict:
