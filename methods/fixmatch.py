@@ -20,8 +20,10 @@ The network's prediction on the weak view is a pseudo-label when its confidence 
 
 Optimiser (``optimizer``): ``sgd`` is the paper's (Nesterov momentum 0.9, lr 0.03, weight decay
 5e-4, cosine decay lr·cos(7πk/16K)); ``adam`` is the harness classifier's Adam (lr 1e-3) with the
-same cosine decay. The default was chosen on development draws (seeds 1000–1004), never on the
-reported seeds: see ``tuned_on`` and results/protocol/README.md.
+same cosine decay. The paper's SGD is the default: on development draws (digits, 5 shots, seeds
+1000 and 1001) it beat Adam on both (0.948 vs 0.931, 0.943 vs 0.911); nothing else was tuned —
+threshold, μ, λ_u and the augmentations are the paper's, and ``batch_size``/``steps`` are sized
+for CPU cost (results/protocol/README.md). Never tuned on the reported seeds (``tuned_on``).
 
 The record holds the mask rate (share of unlabelled images above the threshold) over training and
 at the end, and the accuracy of the final pseudo-labels on the pool subsample, measured by the
@@ -146,6 +148,9 @@ class FixMatch(Method):
         "standard": {"steps": 1000},  # ~3× a gan cell on Fashion-MNIST, one core (results/protocol/README.md)
     }
     capabilities = Capabilities(uses_pool=True, own_classifier=True)
+    _dev = {"seeds": [1000, 1001], "date": "2026-11-27",
+            "evidence": "results/protocol/fixmatch-dev.toml: optimizer sgd vs adam, digits 5 shots"}
+    tuned_on = {"quick": _dev, "standard": _dev}
 
     def fit(self, data: FitData) -> None:
         cfg, ctx = self.config, self.ctx
