@@ -144,6 +144,8 @@ def cmd_list(args: argparse.Namespace) -> int:
             print(f"{name:16s} v{cls.version}  presets: {', '.join(cls.presets)}  {' '.join(caps)}")
             if doc:
                 print(f"{'':18s}{doc[0]}")
+            if cls.variants:
+                print(f"{'':18s}variants: {', '.join(f'{name}@{label}' for label in cls.variants)}")
     elif args.what == "datasets":
         from bench.datasets import DATASETS
 
