@@ -145,7 +145,7 @@ def plot(p: pd.DataFrame, path: Path) -> None:
         ax.set_xlabel("classifier steps")
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("test accuracy (mean over dev seeds)")
-    axes[0][-1].legend(fontsize=7, loc="lower right")
+    axes[0][-1].legend(fontsize=7, loc="best")
     fig.suptitle("open circles: within one paired SE of the method's best budget", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=130)
