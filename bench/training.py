@@ -78,6 +78,9 @@ CLASSIFIER_PRESETS: dict[str, ClassifierConfig] = {
     "tiny": ClassifierConfig(steps=20, width=8, batch_size=32),
     "quick": ClassifierConfig(steps=300),
     "standard": ClassifierConfig(steps=1000),
+    # 4800 steps: where baseline and classic (digits, 10 shots, dev seeds) reach their plateau; 300
+    # stops augmented data short (results/protocol/README.md). A candidate default, not yet the default.
+    "long": ClassifierConfig(steps=4800),
 }
 
 
