@@ -151,3 +151,14 @@ def test_cli_refuses_before_any_work_and_records_carry_tuned_on(tmp_path, capsys
 
     tuned = {r["method"]["name"]: r["method"]["tuned_on"] for r in ResultStore(tmp_path / "res").records()}
     assert tuned == {"baseline": None, "test-tuned": {"seeds": [0, 4], "date": "2026-11-27", "evidence": "a test"}}
+
+
+def test_builtin_variant_from_the_command_line(tmp_path):
+    code = main(["run", "--suite", "tiny", "--methods", "baseline,classic@light", "--shots", "1", "--seeds", "0",
+                 "--results-dir", str(tmp_path / "res"), "--reports-dir", str(tmp_path / "rep"),
+                 "--data-root", str(tmp_path / "data")])
+    assert code == 0
+    from bench.store import ResultStore
+
+    rec = next(r for r in ResultStore(tmp_path / "res").records() if r["method"].get("variant"))
+    assert rec["method"]["config"]["policy"] == "light" and rec["details"]["policy"] == "light"
