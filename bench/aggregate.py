@@ -20,7 +20,7 @@ def long_table(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
     for r in records:
         row = {
             "suite": r["suite"], "dataset": r["dataset"]["name"], "dataset_hash": r["dataset"]["hash"],
-            "method": r["method"]["name"], "method_version": r["method"]["version"],
+            "method": r["method"].get("display") or r["method"]["name"], "method_version": r["method"]["version"],
             "preset": r["method"].get("preset"), "config_hash": r["method"]["config_hash"],
             "shots": r["task"]["shots"], "seed": r["task"]["seed"], "status": r["status"], "key": r["key"],
             "finished_at": r["finished_at"], "device": r["environment"].get("device"),

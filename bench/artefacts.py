@@ -22,7 +22,7 @@ import torch
 from bench import cache
 from bench.datasets import load_dataset
 from bench.method import METHODS, Method
-from bench.suite import Cell
+from bench.suite import Cell, split_variant
 
 
 @contextlib.contextmanager
@@ -60,7 +60,7 @@ def _method_artefacts(cell: Cell, ds: Any, options: Any) -> None:
     from bench.runner import MethodContext
     from bench.training import classifier_config
 
-    cls = METHODS.get(cell.method)
+    cls = METHODS.get(split_variant(cell.method)[0])
     if cls.build_shared is Method.build_shared:  # nothing to build
         return
     config = cls.make_config(cell.preset, cell.method_overrides)
@@ -89,7 +89,7 @@ def build_artefacts(cells: list[Cell], options: Any) -> list[dict[str, Any]]:
     seen: set = set()
     with _like_a_cell(options):
         for cell in cells:
-            cls = METHODS.get(cell.method)
+            cls = METHODS.get(split_variant(cell.method)[0])
             ds = load_dataset(cell.dataset, options.data_root, options.download)
             caps = cls.capabilities
             if caps.generates and not caps.returns_real_images and ("metrics", ds.hash) not in seen:

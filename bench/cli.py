@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--name", help="suite name for this run's records and report (default: the suite's own name, or for "
                                   "a run that changes its datasets, methods, shots, seeds, preset or source one derived "
                                   "from them, e.g. folder-pets_baseline.gan_tiny); never a built-in suite's")
-    r.add_argument("--methods", type=_csv("methods"), help="comma-separated method names (default: the suite's)")
+    r.add_argument("--methods", type=_csv("methods"), help="comma-separated method names or variants METHOD@LABEL (default: the suite's)")
     r.add_argument("--datasets", type=_csv("datasets"), help="comma-separated dataset names, folder:PATH, or a class subset NAME[5-9]")
     r.add_argument("--shots", type=_csv("shots", int), help="comma-separated shots per class, e.g. 1,5,10")
     r.add_argument("--seeds", type=_csv("seeds", int), help="comma-separated seeds, e.g. 0,1,2")
@@ -120,8 +120,10 @@ def with_source(suite, source: str):
     """``suite`` with ``source = SOURCE`` for every method that pretrains on a source dataset."""
     from bench.method import METHODS
     from bench.sources import source_field
+    from bench.suite import split_variant
 
-    users = [m for m in suite.methods if source_field(METHODS.get(m))]
+    users = list(dict.fromkeys(split_variant(m)[0] for m in suite.methods
+                               if source_field(METHODS.get(split_variant(m)[0]))))
     if not users:
         raise BenchError(f"--source {source}: none of the methods {', '.join(suite.methods)} uses a transfer source "
                          "(finetune, finetune-head and transfer-gan do); drop --source")
@@ -204,8 +206,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bench.tables import leaderboard
 
     base = load_suite(args.suite)
-    base = base.with_overrides(methods=list(resolve_methods(base.methods)))
-    suite = base.with_overrides(methods=args.methods and list(resolve_methods(tuple(args.methods))),
+    base = base.with_overrides(methods=list(resolve_methods(base.methods, base)))
+    suite = base.with_overrides(methods=args.methods and list(resolve_methods(tuple(args.methods), base)),
                                 datasets=args.datasets, shots=args.shots, seeds=args.seeds, preset=args.preset)
     if args.source is not None:
         suite = with_source(suite, args.source)
@@ -279,6 +281,8 @@ def cmd_list(args: argparse.Namespace) -> int:
             print(f"{name:16s} v{cls.version}  presets: {', '.join(cls.presets)}  {' '.join(caps)}{plugin}")
             if doc:
                 print(f"{'':18s}{doc[0]}")
+            if cls.variants:
+                print(f"{'':18s}variants: {', '.join(f'{name}@{label}' for label in cls.variants)}")
         for b in METHODS.broken:
             print(f"BROKEN {b.describe(METHODS.entry_point_group)}; {b.advice()}")
     elif args.what == "datasets":

@@ -92,7 +92,7 @@ def plugin_modules(jobs: Sequence[Job]) -> tuple[str, ...]:
     """Modules of the methods used that a fresh process would not import by itself."""
     from bench.method import METHODS
 
-    mods = {METHODS.get(cell.method).__module__ for cell, _ in jobs}
+    mods = {METHODS.get(cell.method.partition("@")[0]).__module__ for cell, _ in jobs}  # variant: its method
     return tuple(sorted(m for m in mods if m != "__main__" and not m.startswith("bench.methods")))
 
 

@@ -90,6 +90,12 @@ class Method:
     Config: ClassVar[type] = EmptyConfig
     presets: ClassVar[dict[str, dict[str, Any]]] = {"tiny": {}, "quick": {}, "standard": {}}
     capabilities: ClassVar[Capabilities] = Capabilities()
+    # Named variants shipped with the method, run as ``name@label`` (see bench.suite): label ->
+    # config settings applied on top of the suite's preset, e.g. {"light": {"policy": "light"}}.
+    variants: ClassVar[dict[str, dict[str, Any]]] = {}
+    # Which draws each preset was tuned on (bench.suite.check_tuned_seeds refuses to report on
+    # them): preset -> {"seeds": [first, last], "date": ..., "evidence": "results/..."}.
+    tuned_on: ClassVar[dict[str, dict[str, Any]]] = {}
 
     def __init__(self, config: Any, ctx: Any) -> None:
         self.config = config
@@ -158,7 +164,10 @@ class Method:
             raise
         except (BenchError, TypeError, ValueError) as exc:
             setting = setting_named(str(exc), overrides or values)
-            raise SettingError(f"{owner}: {exc}", owner, setting) from None
+            text = str(exc)
+            # a method's own check usually names it already ("classic: unknown policy ..."): once is enough
+            text = text[len(cls.name) + 2:] if text.startswith(f"{cls.name}: ") else text
+            raise SettingError(f"{owner}: {text}", owner, setting) from None
 
 
 METHODS: Registry[type[Method]] = Registry(

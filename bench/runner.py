@@ -34,11 +34,12 @@ from bench.method import METHODS, FitData, Method, config_dict
 from bench.nets import count_parameters
 from bench.schema import SCHEMA_VERSION
 from bench.store import DONE, Claim, ResultStore, stable_hash
-from bench.suite import Cell, Suite
+from bench.suite import Cell, Suite, split_variant
 from bench.tasks import FewShotTask, derive_seed, draw_task
 from bench.training import (
     ClassifierConfig,
     classifier_config,
+    classifier_key,
     evaluate,
     make_classifier,
     model_predictor,
@@ -136,18 +137,22 @@ def precision(amp: bool) -> str:
 
 
 def cell_key(cell: Cell, ds: ImageDataset, amp: bool = False) -> tuple[str, dict[str, Any]]:
-    """The record key: a hash of everything that determines the cell's result."""
-    cls = METHODS.get(cell.method)
+    """The record key: a hash of everything that determines the cell's result. A variant
+    (``method@label``) keys as its method plus ``variant``: plain methods' keys are unchanged."""
+    base, label = split_variant(cell.method)
+    cls = METHODS.get(base)
     config = config_dict(cls.make_config(cell.preset, cell.method_overrides))
-    clf = asdict(classifier_config(cell.classifier, cell.classifier_overrides))
+    clf = classifier_key(classifier_config(cell.classifier, cell.classifier_overrides))
     parts = {
-        "method": cell.method, "method_version": cls.version, "method_config": config,
+        "method": base, "method_version": cls.version, "method_config": config,
         "dataset_hash": ds.hash, "shots": cell.shots, "seed": cell.seed,
         "classifier": None if cls.capabilities.own_classifier else clf, "test_cap": cell.test_cap,
         "schema": SCHEMA_VERSION,
     }
     if amp:  # only when on, so full-precision keys (and existing records) are unchanged
         parts["precision"] = precision(amp)
+    if label is not None:
+        parts["variant"] = label
     return stable_hash(parts), parts
 
 
@@ -204,7 +209,8 @@ def run_cell(cell: Cell, options: RunOptions, path: Path | None = None) -> dict[
     started, t_start, builds_before = now(), time.perf_counter(), len(BUILDS)
     ds = load_dataset(cell.dataset, options.data_root, options.download)
     task = draw_task(ds, cell.shots, cell.seed, cell.test_cap)
-    cls: type[Method] = METHODS.get(cell.method)
+    base, label = split_variant(cell.method)
+    cls: type[Method] = METHODS.get(base)
     config = cls.make_config(cell.preset, cell.method_overrides)
     clf_cfg = classifier_config(cell.classifier, cell.classifier_overrides)
     key, _ = cell_key(cell, ds, options.amp)
@@ -220,7 +226,7 @@ def run_cell(cell: Cell, options: RunOptions, path: Path | None = None) -> dict[
     torch.set_num_threads(options.threads)
     try:
         with mem, torch.autocast(device.type, dtype=AMP_DTYPE, enabled=options.amp):
-            method_seed = derive_seed("method", ds.hash, cell.shots, cell.seed, cell.method)
+            method_seed = derive_seed("method", ds.hash, cell.shots, cell.seed, base)  # variants share it
             seed_everything(method_seed)
             ctx = MethodContext(device, method_seed, ds.image_shape, ds.num_classes, clf_cfg, options, ds,
                                 score_pool_labels=pool_label_scorer(task) if caps.uses_pool else None)
@@ -258,6 +264,7 @@ def run_cell(cell: Cell, options: RunOptions, path: Path | None = None) -> dict[
                 timings["train_s"] = time.perf_counter() - t
                 _check_classifier_finite(trained, model)
                 cost["classifier_trainable_params"] = count_parameters(model)  # after any freezing
+                details["classifier_steps"] = trained["steps"]
                 predict = model_predictor(model, device)
             t = time.perf_counter()
             metrics = evaluate(predict, task.test_x, task.test_y, ds.num_classes, clf_cfg.eval_batch_size)
@@ -265,7 +272,7 @@ def run_cell(cell: Cell, options: RunOptions, path: Path | None = None) -> dict[
                 metrics[f"{name}_accuracy"] = evaluate(side, task.test_x, task.test_y, ds.num_classes,
                                                        clf_cfg.eval_batch_size)["accuracy"]
             timings["eval_s"] = time.perf_counter() - t
-            details = method.details()
+            details = {**method.details(), **details}
             if caps.generates and caps.returns_real_images:
                 details["generation"] = {"skipped": "generate() returns real pool images; image-quality metrics "
                                                     "and CAS do not apply"}
@@ -297,16 +304,17 @@ def run_cell(cell: Cell, options: RunOptions, path: Path | None = None) -> dict[
         "status": "diverged" if diverged else "failed" if error else "ok",
         "suite": cell.suite,
         "suite_info": dict(cell.suite_info),
-        "method": {"name": cell.method, "version": cls.version, "preset": cell.preset,
+        "method": {"name": base, "version": cls.version, "preset": cell.preset,
                    "config": config_dict(config), "config_hash": stable_hash(config_dict(config)),
-                   "capabilities": asdict(caps)},
+                   "capabilities": asdict(caps), "tuned_on": cls.tuned_on.get(cell.preset),
+                   **({"variant": label, "display": cell.method} if label is not None else {})},
         "dataset": {"name": ds.name, "spec": cell.dataset, "hash": ds.hash, "source": ds.source,
                     "image_shape": list(ds.image_shape), "num_classes": ds.num_classes, "classes": list(ds.classes),
                     "n_train": int(len(ds.train_y)), "n_pool": int(len(task.pool_idx)),
                     "n_test": int(len(task.test_idx)), "test_cap": cell.test_cap},
         "task": {"shots": cell.shots, "seed": cell.seed, "labelled_fingerprint": task.fingerprint()},
         "classifier": None if caps.own_classifier else {
-            "preset": cell.classifier, "config": asdict(clf_cfg), "config_hash": stable_hash(asdict(clf_cfg))},
+            "preset": cell.classifier, "config": asdict(clf_cfg), "config_hash": stable_hash(classifier_key(clf_cfg))},
         "metrics": metrics,
         "details": details,
         "timings": {k: round(v, 4) for k, v in timings.items()},
@@ -336,14 +344,19 @@ class RunSummary:
     artefacts_s: float = 0.0  # checking and building them
 
 
-def check_sources(suite: Suite, ds: ImageDataset, options: RunOptions) -> None:
-    """Every method with a transfer ``source`` setting has one for ``ds`` that exists and is allowed."""
+def check_sources(cells: list[Cell], ds: ImageDataset, options: RunOptions) -> None:
+    """Every method (or variant) with a transfer ``source`` setting has one for ``ds`` that exists
+    and is allowed."""
     from bench.sources import check_source
 
-    for m in suite.methods:
-        cls = METHODS.get(m)
-        check_source(cls, cls.make_config(suite.preset, suite.method_overrides.get(m, {})), ds,
-                     options.data_root, options.download)
+    seen = set()
+    for cell in cells:
+        job = (cell.method, cell.preset, repr(sorted(cell.method_overrides.items())))
+        if job in seen:
+            continue
+        seen.add(job)
+        cls = METHODS.get(split_variant(cell.method)[0])
+        check_source(cls, cls.make_config(cell.preset, cell.method_overrides), ds, options.data_root, options.download)
 
 
 def run_claimed(cell: Cell, options: RunOptions, path: Path, write: bool = True) -> tuple[dict[str, Any] | None, str]:
@@ -368,7 +381,13 @@ def _settings_error(suite: Suite, cell: Cell, exc: BenchError) -> BenchError:
     """``exc`` prefixed with ``FILE:LINE:`` of the offending setting when the suite file holds it
     (a setting from a preset or the command line has no line to point at)."""
     owner, setting = getattr(exc, "owner", ""), getattr(exc, "setting", "")
-    section = "classifier_overrides" if owner == "classifier" else f"method_overrides.{cell.method}"
+    base, label = split_variant(cell.method)
+    if owner == "classifier":
+        section = "classifier_overrides"
+    elif label is not None and setting in suite.variants.get(cell.method, {}):
+        section = f'variants."{cell.method}"'
+    else:
+        section = f"method_overrides.{base}"
     where = suite.where(section, setting) if setting else ""
     return BenchError(f"{where}{exc}" if re.match(r".*:\d+: $", where) else str(exc))
 
@@ -376,9 +395,12 @@ def _settings_error(suite: Suite, cell: Cell, exc: BenchError) -> BenchError:
 def plan(suite: Suite, options: RunOptions, store: ResultStore) -> Plan:
     """Load and check every dataset and cell before any work starts (bad input fails fast): seeds,
     shots, and every cell's method and classifier settings (types and ranges). Cells that map to
-    the same record file (``--seeds 0,0``) appear once; ``Plan.duplicates`` counts the rest."""
+    the same record file (``--seeds 0,0``) appear once; ``Plan.duplicates`` counts the rest. A
+    suite reporting on seeds a preset was tuned on is refused (:func:`bench.suite.check_tuned_seeds`)."""
+    from bench.suite import check_tuned_seeds
     from bench.tasks import check_seed, check_shots
 
+    check_tuned_seeds(suite)
     for s in suite.seeds:
         check_seed(s)
     out: dict[Path, Cell] = {}
@@ -389,12 +411,12 @@ def plan(suite: Suite, options: RunOptions, store: ResultStore) -> Plan:
     cells = suite.cells()
     for cell in cells:  # settings first: their errors point at the suite file's line
         try:
-            METHODS.get(cell.method).make_config(cell.preset, cell.method_overrides)
+            METHODS.get(split_variant(cell.method)[0]).make_config(cell.preset, cell.method_overrides)
             classifier_config(cell.classifier, cell.classifier_overrides)
         except BenchError as exc:
             raise _settings_error(suite, cell, exc) from None
-    for ds in datasets:
-        check_sources(suite, ds, options)
+    for name, ds in zip(suite.datasets, datasets, strict=True):
+        check_sources([c for c in cells if c.dataset == name], ds, options)
     for cell in cells:
         ds = load_dataset(cell.dataset, options.data_root, options.download)
         out.setdefault(record_path(store, cell, ds, options.amp), cell)

@@ -103,14 +103,17 @@ CLASSIFIER_RANGES: dict[str, tuple[Any, str]] = {
     "lr": (lambda v: v > 0, "a number > 0"),
     "weight_decay": (lambda v: v >= 0, "a number >= 0"),
     "dropout": (lambda v: 0 <= v < 1, "a number in [0, 1)"),
+    "epochs": (lambda v: v >= 0, "a number >= 0 (0 = a fixed number of steps)"),
+    "min_steps": (lambda v: v >= 0, "an integer >= 0"),
+    "max_steps": (lambda v: v >= 0, "an integer >= 0 (0 = no cap)"),
 }
 
 
-def check_classifier(cfg: Any, overrides: dict[str, Any]) -> None:
-    """Types and ranges of a :class:`bench.training.ClassifierConfig` (``overrides`` first, so the
-    message names what the user wrote)."""
-    values = dataclasses.asdict(cfg)
-    check_settings(type(cfg), {**values, **overrides}, "classifier")
+def check_classifier(cls: type, values: dict[str, Any], overrides: dict[str, Any]) -> None:
+    """Types and ranges of the settings ``values`` of a :class:`bench.training.ClassifierConfig`
+    (``cls``), checked before the config is built (``overrides`` first, so the message names what
+    the user wrote)."""
+    check_settings(cls, {**values, **overrides}, "classifier")
     for name, (ok, allowed) in CLASSIFIER_RANGES.items():
         if name in values and not ok(values[name]):
             raise SettingError(f"classifier setting {name} = {values[name]!r} is not allowed: {name} must be {allowed}",

@@ -4,6 +4,12 @@ One small CNN per image size (:class:`bench.nets.SmallCNN`), Adam with fixed set
 number of steps of fixed batch size drawn with replacement, seeded. A method changes only what
 the classifier trains on (augmented, generated or pseudo-labelled images), its initialisation, or
 its fine-tuning schedule.
+
+Budget. By default the classifier takes ``steps`` steps whatever it trains on. With ``epochs``
+> 0 the budget scales with the images it sees: steps = clip(ceil(epochs · N / batch_size),
+``min_steps``, ``max_steps``), N = labelled + generated/pseudo-labelled images (the steps
+actually taken are in the record's ``details.classifier_steps``). How the default was chosen:
+results/protocol/README.md.
 """
 
 from __future__ import annotations
@@ -29,17 +35,57 @@ class ClassifierConfig:
     width: int = 32
     dropout: float = 0.3
     eval_batch_size: int = 1000
+    # budget scaled with the training-set size (0 = off, ``steps`` is the budget); see the module doc
+    epochs: float = 0.0
+    min_steps: int = 0
+    max_steps: int = 0  # 0 = no cap
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1:
+            raise BenchError(f"classifier: steps and batch_size must be >= 1, got {self.steps} and {self.batch_size}")
+        if self.epochs < 0 or self.min_steps < 0 or self.max_steps < 0:
+            raise BenchError("classifier: epochs, min_steps and max_steps must be >= 0")
+        if self.max_steps and self.max_steps < self.min_steps:
+            raise BenchError(f"classifier: max_steps ({self.max_steps}) must be >= min_steps ({self.min_steps}) or 0 (no cap)")
+
+    def fixed(self, steps: int) -> ClassifierConfig:
+        """This config with a fixed budget of ``steps`` (e.g. a method's own pretraining)."""
+        from dataclasses import replace
+
+        return replace(self, steps=steps, epochs=0.0, min_steps=0, max_steps=0)
+
+    def steps_for(self, n_images: int) -> int:
+        """The step budget for a training set of ``n_images`` images."""
+        if self.epochs <= 0:
+            return self.steps
+        steps = max(self.min_steps, 1, -(-int(round(self.epochs * n_images * 1000)) // (self.batch_size * 1000)))
+        return min(steps, self.max_steps) if self.max_steps else steps
+
+
+#: fields added after records were first written: left out of the cell key while at their
+#: default, so the keys of existing records stay valid
+_KEY_OPTIONAL = {"epochs": 0.0, "min_steps": 0, "max_steps": 0}
+
+
+def classifier_key(cfg: ClassifierConfig) -> dict:
+    """The classifier part of a cell key (``asdict`` less new fields at their defaults)."""
+    from dataclasses import asdict
+
+    return {k: v for k, v in asdict(cfg).items() if not (k in _KEY_OPTIONAL and v == _KEY_OPTIONAL[k])}
 
 
 CLASSIFIER_PRESETS: dict[str, ClassifierConfig] = {
     "tiny": ClassifierConfig(steps=20, width=8, batch_size=32),
     "quick": ClassifierConfig(steps=300),
     "standard": ClassifierConfig(steps=1000),
+    # 4800 steps: where baseline and classic (digits, 10 shots, dev seeds) reach their plateau; 300
+    # stops augmented data short (results/protocol/README.md). A candidate default, not yet the default.
+    "long": ClassifierConfig(steps=4800),
 }
 
 
 def classifier_config(preset: str, overrides: dict | None = None) -> ClassifierConfig:
-    from dataclasses import fields, replace
+    from dataclasses import asdict, fields, replace
 
     from bench.errors import did_you_mean
 
@@ -51,9 +97,8 @@ def classifier_config(preset: str, overrides: dict | None = None) -> ClassifierC
     for key in overrides or {}:
         if key not in names:
             raise BenchError(f"classifier has no setting {key!r}" + did_you_mean(key, names))
-    cfg = replace(CLASSIFIER_PRESETS[preset], **(overrides or {}))
-    check_classifier(cfg, overrides or {})
-    return cfg
+    check_classifier(ClassifierConfig, {**asdict(CLASSIFIER_PRESETS[preset]), **(overrides or {})}, overrides or {})
+    return replace(CLASSIFIER_PRESETS[preset], **(overrides or {}))
 
 
 def make_classifier(image_shape, num_classes: int, cfg: ClassifierConfig) -> SmallCNN:
@@ -77,7 +122,8 @@ def train_classifier(
     num_classes: int | None = None,
     desc: str = "classifier",
 ) -> dict[str, float]:
-    """Train ``model`` in place for ``cfg.steps`` steps; return the last step's loss.
+    """Train ``model`` in place for ``cfg.steps_for(N)`` steps (N = len(x) + len(extra[0])); return
+    the last step's loss and the steps taken.
 
     Batches are drawn with replacement: ``real_fraction`` of each from (x, y) and the rest from
     ``extra`` (generated or pseudo-labelled images), if given. ``augment`` maps a uint8 batch to
@@ -98,9 +144,10 @@ def train_classifier(
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     n_real = cfg.batch_size if extra is None else int(round(cfg.batch_size * real_fraction))
     loss = torch.tensor(float("nan"))
-    for step in tqdm(range(cfg.steps), desc=desc, leave=False, disable=None, mininterval=0.5):
+    total = cfg.steps_for(len(x) + (len(extra[0]) if extra is not None else 0))
+    for step in tqdm(range(total), desc=desc, leave=False, disable=None, mininterval=0.5):
         if on_step is not None:
-            on_step(model, step, cfg.steps)
+            on_step(model, step, total)
         idx = torch.randint(len(x), (n_real,), generator=gen)
         xb, yb = x[idx], y[idx]
         tb = soft_targets[idx] if soft_targets is not None else None
@@ -120,7 +167,7 @@ def train_classifier(
         loss.backward()
         opt.step()
     model.eval()
-    return {"final_loss": float(loss.detach())}
+    return {"final_loss": float(loss.detach()), "steps": total}
 
 
 def check_labelled(out: object, shape: torch.Size, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:

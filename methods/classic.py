@@ -14,6 +14,15 @@ written into every record.
 * ``natural`` (CIFAR-10, colour folders): random crop with padding, horizontal flip, colour
   jitter.
 * ``generic`` (grey folders of unknown content): small affine only.
+* ``light``: random crop with padding side/14 (2 px at 28×28, 1 px at 8×8) and a horizontal flip
+  where the family allows it (``FLIPS``), no affine: for objects that fill the frame.
+* ``trivialaugment``, ``randaugment``, ``autoaugment``: torchvision.transforms.v2's
+  ``TrivialAugmentWide``, ``RandAugment`` (2 ops, magnitude 9) and ``AutoAugment`` (ImageNet
+  policy) with their default settings, applied to each uint8 image of a batch on its own (their own
+  random draw per image; v2 applied to a whole batch would draw once for it). Their randomness is
+  torch's global generator, which the harness seeds per cell, so a cell is reproducible. They are
+  shipped as variants too: ``classic@trivialaugment``, ``classic@randaugment``,
+  ``classic@autoaugment``, ``classic@light``.
 
 Affine transforms resample with nearest neighbour and fill with zeros (black), as torchvision's
 defaults do.
@@ -25,11 +34,15 @@ from dataclasses import dataclass
 
 import kornia.augmentation as K
 import torch
+from torchvision.transforms import v2
 
 from bench.errors import BenchError
 from bench.method import FitData, Method, register_method
 
-POLICIES = ("auto", "handwriting", "fashion", "natural", "generic", "none")
+#: families whose images stay in their class when mirrored (not handwriting: a flipped 2 is no 2)
+FLIPS = frozenset({"fashion", "natural"})
+TORCHVISION = {"trivialaugment": v2.TrivialAugmentWide, "randaugment": v2.RandAugment, "autoaugment": v2.AutoAugment}
+POLICIES = ("auto", "handwriting", "fashion", "natural", "generic", "light", *TORCHVISION, "none")
 
 
 @dataclass(frozen=True)
@@ -46,7 +59,19 @@ class ClassicConfig:
             raise BenchError(f"classic: unknown policy {self.policy!r}; choose from {', '.join(POLICIES)}")
 
 
-def build_policy(name: str, cfg: ClassicConfig, image_shape: tuple[int, int, int]) -> torch.nn.Module | None:
+class PerImage(torch.nn.Module):
+    """A torchvision v2 transform applied to each uint8 image of a batch with its own draw."""
+
+    def __init__(self, transform: torch.nn.Module) -> None:
+        super().__init__()
+        self.transform = transform
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([self.transform(img) for img in x])
+
+
+def build_policy(name: str, cfg: ClassicConfig, image_shape: tuple[int, int, int],
+                 family: str | None = None) -> torch.nn.Module | None:
     c, h, w = image_shape
     pad = max(1, round(cfg.crop_padding_frac * min(h, w)))
 
@@ -59,6 +84,13 @@ def build_policy(name: str, cfg: ClassicConfig, image_shape: tuple[int, int, int
 
     if name == "none":
         return None
+    if name in TORCHVISION:
+        return PerImage(TORCHVISION[name]())
+    if name == "light":
+        steps = [K.RandomCrop((h, w), padding=max(1, round(min(h, w) / 14)), p=1.0)]
+        if family in FLIPS:
+            steps.append(K.RandomHorizontalFlip(p=0.5))
+        return torch.nn.Sequential(*steps)
     if name in ("handwriting", "generic"):
         steps = [affine()]
     elif name == "fashion":
@@ -77,6 +109,8 @@ def apply_policy(transform: torch.nn.Module | None, x: torch.Tensor) -> torch.Te
     """A uint8 batch through ``transform`` (per-image random parameters), back to uint8."""
     if transform is None:
         return x
+    if isinstance(transform, PerImage):
+        return transform(x)
     return transform(x.float().div(255)).mul(255).round().clamp(0, 255).to(torch.uint8)
 
 
@@ -85,10 +119,11 @@ class Classic(Method):
     version = "2"  # 2: kornia's batched transforms (1: torchvision v2, image by image)
     Config = ClassicConfig
     presets = {"tiny": {}, "quick": {}, "standard": {}}
+    variants = {name: {"policy": name} for name in ("light", *TORCHVISION)}
 
     def fit(self, data: FitData) -> None:
         self.policy = data.family if self.config.policy == "auto" else self.config.policy
-        self.transform = build_policy(self.policy, self.config, data.image_shape)
+        self.transform = build_policy(self.policy, self.config, data.image_shape, data.family)
 
     def augment_batch(self, x: torch.Tensor) -> torch.Tensor:
         return apply_policy(self.transform, x)

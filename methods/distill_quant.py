@@ -24,7 +24,6 @@ with ``torch.get_num_threads()`` threads. The int8 predictor runs on the CPU wha
 from __future__ import annotations
 
 import copy
-import dataclasses
 import io
 import logging
 import statistics
@@ -153,7 +152,7 @@ class DistillQuant(Method):
         targets[:len(data.x)] = cfg.label_weight * onehot + (1 - cfg.label_weight) * targets[:len(data.x)]
         self.student = MLPStudent(data.image_shape, data.num_classes, cfg.hidden)
         pseudo_y = targets.argmax(1)  # unused by the soft loss; train_classifier wants labels
-        student_cfg = dataclasses.replace(ctx.classifier_cfg, steps=cfg.student_steps)
+        student_cfg = ctx.classifier_cfg.fixed(cfg.student_steps)
         ctx.train_classifier(Tempered(self.student, cfg.temperature), xs, pseudo_y, cfg=student_cfg,
                              soft_targets=targets, seed=ctx.seed + 1, desc="distill-quant student")
         self.student.cpu().eval()

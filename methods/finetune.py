@@ -26,7 +26,6 @@ before any cell, as transfer-gan's is. Any dataset spec can be named (e.g. ``sou
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -36,7 +35,7 @@ from bench.method import Capabilities, FitData, Method, register_method
 from bench.nets import count_parameters
 from bench.sources import resolve_source
 from bench.tasks import derive_seed
-from bench.training import make_classifier
+from bench.training import classifier_key, make_classifier
 
 # the same pairings the family map gave the built-in datasets before (results unchanged)
 AUTO_SOURCES = {"digits": "fashion-mnist", "mnist": "fashion-mnist", "kmnist": "fashion-mnist",
@@ -75,8 +74,8 @@ class Finetune(Method):
             raise BenchError(f"{self.name} needs the target dataset in its context to pick and check a source")
         spec = resolve_source(cfg.source, ctx.dataset, self.auto_sources, self.name)
         src, sx, sy = ctx.load_source(spec)
-        clf_cfg = dataclasses.replace(ctx.classifier_cfg, steps=cfg.pretrain_steps)
-        key = {"source_hash": src.hash, "target_shape": list(image_shape), "classifier": dataclasses.asdict(clf_cfg)}
+        clf_cfg = ctx.classifier_cfg.fixed(cfg.pretrain_steps)  # a fixed budget, whatever the downstream's
+        key = {"source_hash": src.hash, "target_shape": list(image_shape), "classifier": classifier_key(clf_cfg)}
         built = []
 
         def build() -> dict:

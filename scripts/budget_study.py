@@ -1,0 +1,189 @@
+"""The downstream-classifier budget study (issue 12, item 1): accuracy vs classifier steps per
+method and shots, on development draws.
+
+    # write the suite: every method × every budget as variants METHOD@sSTEPS
+    python scripts/budget_study.py suite --dataset digits --shots 5,10,50 \
+        --out results/protocol/budget-digits.toml
+    # run it (records under results/protocol/records/budget-digits/)
+    nice -n 10 bench run --suite results/protocol/budget-digits.toml --results-dir results/protocol/records
+    # table + plot
+    python scripts/budget_study.py table --suite budget-digits --results-dir results/protocol/records \
+        --out results/protocol/budget-digits
+
+The table gives, per method and shots, the mean accuracy at each budget; ``*`` marks budgets
+within one paired standard error of that method's best budget (paired over seeds: the same
+labelled draw, the same classifier initialisation), i.e. on its plateau; ``plateau from`` is the
+smallest such budget. Methods with their own classifier (fixmatch) have no downstream budget and
+are left out of the study.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+METHODS = ["baseline", "classic", "gan", "vae", "ae-pretrain", "pseudo-label", "finetune"]
+STEPS = [150, 300, 600, 1200, 2400, 4800]
+
+
+def write_suite(args: argparse.Namespace) -> None:
+    methods = args.methods.split(",")
+    steps = [int(s) for s in args.steps.split(",")]
+    names = [f"{m}@s{s}" for m in methods for s in steps]
+    lines = [
+        f"# Budget study (issue 12, item 1), written by scripts/budget_study.py: {', '.join(methods)} at",
+        f"# classifier steps {', '.join(map(str, steps))}. Development draws only (seeds >= 1000).",
+        f'name = "budget-{args.dataset}"',
+        f'description = "classifier budget study on {args.dataset}: accuracy vs steps, dev seeds"',
+        "development = true",
+        f'datasets = ["{args.dataset}"]',
+        "methods = [" + ", ".join(f'"{n}"' for n in names) + "]",
+        f"shots = [{args.shots}]",
+        f"seeds = [{args.seeds}]",
+        f'preset = "{args.preset}"',
+        'classifier = "quick"',
+        f"test_cap = {args.test_cap}",
+        "",
+    ]
+    for m in methods:
+        for s in steps:
+            lines += [f'[variants."{m}@s{s}"]', f"classifier = {{ steps = {s} }}", ""]
+    Path(args.out).write_text("\n".join(lines))
+    print(f"wrote {args.out}: {len(names)} variants × shots [{args.shots}] × seeds [{args.seeds}]")
+
+
+def load(results_dir: str, suite: str) -> pd.DataFrame:
+    from bench.aggregate import long_table
+    from bench.store import ResultStore
+
+    df = long_table(ResultStore(results_dir).records(suite))
+    df = df[df["status"] == "ok"].copy()
+    parsed = df["method"].str.extract(r"^(?P<base>[^@]+)@s(?P<steps>\d+)$")
+    df = df.assign(base=parsed["base"], steps=pd.to_numeric(parsed["steps"])).dropna(subset=["base"])
+    df["steps"] = df["steps"].astype(int)
+    return df
+
+
+def plateau(df: pd.DataFrame) -> pd.DataFrame:
+    """Per (dataset, base, shots, steps): mean accuracy, the paired gap to the best budget and its
+    standard error over seeds, and whether it is within one paired SE of the best."""
+    rows = []
+    for (dataset, base, shots), g in df.groupby(["dataset", "base", "shots"]):
+        acc = g.pivot_table(index="seed", columns="steps", values="accuracy").dropna()
+        means = acc.mean()
+        best = int(means.idxmax())
+        for s in acc.columns:
+            gap = acc[best] - acc[s]
+            se = float(gap.std(ddof=1) / np.sqrt(len(gap))) if len(gap) > 1 else float("nan")
+            rows.append({"dataset": dataset, "method": base, "shots": shots, "steps": int(s),
+                         "n": len(gap), "mean": float(means[s]), "best_steps": best,
+                         "gap_to_best": float(gap.mean()), "se": se,
+                         "on_plateau": bool(s == best or gap.mean() <= se),
+                         "total_s": float(g[g["steps"] == s]["total_s"].mean())})
+    return pd.DataFrame(rows)
+
+
+def markdown(p: pd.DataFrame) -> str:
+    steps = sorted(p["steps"].unique())
+    out = []
+    for dataset, d in p.groupby("dataset"):
+        out += [f"### {dataset}: test accuracy vs classifier steps (mean over seeds; * = within one paired SE "
+                "of the method's best budget)", "",
+                "| method | shots | " + " | ".join(map(str, steps)) + " | best | plateau from | n |",
+                "|---|---:|" + "---:|" * len(steps) + "---:|---:|---:|"]
+        for (m, k), g in d.groupby(["method", "shots"], sort=False):
+            g = g.set_index("steps")
+            cells = [f"{g.at[s, 'mean']:.3f}{'*' if g.at[s, 'on_plateau'] else ''}" if s in g.index else "—"
+                     for s in steps]
+            first = min(g.index[g["on_plateau"]])
+            out.append(f"| {m} | {k} | " + " | ".join(cells) + f" | {g['best_steps'].iat[0]} | {first} | {g['n'].max()} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def at_budget(p: pd.DataFrame, chosen: int) -> str:
+    """For each method and shots: accuracy at ``chosen`` vs its best budget, and the cell cost ratio
+    chosen / 300 steps (today's quick budget), both from this one run."""
+    out = [f"### accuracy at {chosen} steps vs each method's best budget; cost of {chosen} vs 300 steps", "",
+           "| dataset | method | shots | at chosen | best (steps) | gap ± paired SE | on plateau | cell s at 300 | "
+           f"cell s at {chosen} | ratio |", "|---|---|---:|---:|---:|---:|---|---:|---:|---:|"]
+    for (dataset, m, k), g in p.groupby(["dataset", "method", "shots"], sort=False):
+        g = g.set_index("steps")
+        if chosen not in g.index:
+            continue
+        r, best = g.loc[chosen], g["best_steps"].iat[0]
+        t300 = g.at[300, "total_s"] if 300 in g.index else float("nan")
+        out.append(f"| {dataset} | {m} | {k} | {r['mean']:.3f} | {g.at[best, 'mean']:.3f} ({best}) | "
+                   f"{r['gap_to_best']:+.3f} ± {r['se']:.3f} | {'yes' if r['on_plateau'] else 'NO'} | "
+                   f"{t300:.1f} | {r['total_s']:.1f} | {r['total_s'] / t300:.2f} |")
+    return "\n".join(out) + "\n"
+
+
+def plot(p: pd.DataFrame, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shots = sorted(p["shots"].unique())
+    fig, axes = plt.subplots(1, len(shots), figsize=(4.2 * len(shots), 3.6), squeeze=False)
+    for ax, k in zip(axes[0], shots, strict=True):
+        for m, g in p[p["shots"] == k].groupby("method", sort=False):
+            g = g.sort_values("steps")
+            line = ax.plot(g["steps"], g["mean"], marker="o", ms=3, label=m)[0]
+            on = g[g["on_plateau"]]
+            ax.scatter(on["steps"], on["mean"], s=40, facecolors="none", edgecolors=line.get_color())
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sorted(p["steps"].unique()), [str(s) for s in sorted(p["steps"].unique())], fontsize=7)
+        ax.set_title(f"{p['dataset'].iat[0]}, {k} shots")
+        ax.set_xlabel("classifier steps")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("test accuracy (mean over dev seeds)")
+    axes[0][-1].legend(fontsize=7, loc="best")
+    fig.suptitle("open circles: within one paired SE of the method's best budget", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+
+
+def table(args: argparse.Namespace) -> None:
+    p = plateau(load(args.results_dir, args.suite))
+    out = Path(args.out)
+    text = markdown(p)
+    if args.chosen:
+        text += "\n" + at_budget(p, args.chosen)
+    out.with_suffix(".md").write_text(text)
+    p.to_csv(out.with_suffix(".csv"), index=False)
+    plot(p, out.with_suffix(".png"))
+    print(text)
+    print(f"wrote {out.with_suffix('.md')}, {out.with_suffix('.csv')}, {out.with_suffix('.png')}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("suite", help="write the study suite (TOML)")
+    s.add_argument("--dataset", required=True)
+    s.add_argument("--methods", default=",".join(METHODS))
+    s.add_argument("--steps", default=",".join(map(str, STEPS)))
+    s.add_argument("--shots", default="5, 10, 50")
+    s.add_argument("--seeds", default="1000, 1001, 1002, 1003, 1004")
+    s.add_argument("--preset", default="quick")
+    s.add_argument("--test-cap", type=int, default=0)
+    s.add_argument("--out", required=True)
+    t = sub.add_parser("table", help="records -> table (.md, .csv) and plot (.png)")
+    t.add_argument("--suite", required=True)
+    t.add_argument("--results-dir", default="results/protocol/records")
+    t.add_argument("--chosen", type=int, help="the chosen budget: accuracy there vs each method's best")
+    t.add_argument("--out", required=True, help="path stem for .md, .csv, .png")
+    args = ap.parse_args(argv)
+    {"suite": write_suite, "table": table}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    main()

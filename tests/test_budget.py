@@ -1,0 +1,87 @@
+"""The classifier budget: steps scaled with the training-set size (epochs, floor, cap), keys of
+fixed-step configs unchanged, and the budget study's plateau rule."""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from bench.errors import BenchError
+from bench.training import CLASSIFIER_PRESETS, ClassifierConfig, classifier_config, classifier_key, train_classifier
+
+
+@pytest.mark.parametrize("n, expected", [(50, 100), (640, 300), (6400, 1000), (64, 100)])
+def test_epochs_budget_is_clipped(n, expected):
+    cfg = ClassifierConfig(epochs=30, min_steps=100, max_steps=1000, batch_size=64)
+    assert cfg.steps_for(n) == expected  # ceil(30·n/64) clipped to [100, 1000]
+
+
+def test_fixed_budget_ignores_the_data_size():
+    cfg = ClassifierConfig(steps=300)
+    assert cfg.steps_for(10) == cfg.steps_for(10**6) == 300
+    assert ClassifierConfig(epochs=1, batch_size=64).steps_for(65) == 2  # no cap: ceil(65/64)
+    assert ClassifierConfig(epochs=5, min_steps=1, max_steps=8, batch_size=10).fixed(7).steps_for(10**6) == 7
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"epochs": -1}, "epochs must be a number >= 0"),
+    ({"epochs": 10, "min_steps": 500, "max_steps": 100}, r"max_steps \(100\) must be >= min_steps \(500\)"),
+    ({"steps": 0}, "steps must be an integer >= 1"),
+])
+def test_bad_budgets_are_refused(overrides, message):
+    with pytest.raises(BenchError, match=message):
+        classifier_config("quick", overrides)
+
+
+def test_existing_presets_keep_their_keys():
+    for name, cfg in CLASSIFIER_PRESETS.items():
+        key = classifier_key(cfg)
+        assert set(key) == set(asdict(cfg)) - {"epochs", "min_steps", "max_steps"}, name
+    assert classifier_key(ClassifierConfig(epochs=20))["epochs"] == 20
+
+
+def test_training_takes_the_budget_for_real_plus_extra_images():
+    x = torch.randint(0, 256, (20, 1, 8, 8), dtype=torch.uint8)
+    y = torch.arange(20) % 10
+    extra = (torch.randint(0, 256, (300, 1, 8, 8), dtype=torch.uint8), torch.arange(300) % 10)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))
+    cfg = ClassifierConfig(epochs=2, min_steps=5, max_steps=100, batch_size=16)
+    calls = []
+    out = train_classifier(model, x, y, cfg, seed=0, device=torch.device("cpu"), extra=extra, real_fraction=0.5,
+                           on_step=lambda m, step, total: calls.append(total))
+    assert out["steps"] == len(calls) == 40 and set(calls) == {40}  # ceil(2·320/16)
+    out = train_classifier(model, x, y, cfg, seed=0, device=torch.device("cpu"))
+    assert out["steps"] == 5  # ceil(2·20/16) = 3, floor 5
+
+
+def _study():
+    path = Path(__file__).resolve().parents[1] / "scripts" / "budget_study.py"
+    spec = importlib.util.spec_from_file_location("budget_study", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_plateau_marks_budgets_within_one_paired_se_of_the_best():
+    rng = np.random.default_rng(0)
+    rows = []
+    seeds = range(1000, 1005)
+    noise = {s: rng.normal(0, 0.01) for s in seeds}  # a per-seed offset shared by every budget: pairing removes it
+    for steps, true in [(150, 0.70), (300, 0.80), (600, 0.805), (1200, 0.81)]:
+        for s in seeds:
+            rows.append({"dataset": "d", "base": "m", "shots": 5, "seed": s, "steps": steps,
+                         "accuracy": true + noise[s] + rng.normal(0, 0.004), "total_s": steps / 100})
+    p = _study().plateau(pd.DataFrame(rows)).set_index("steps")
+    assert (p["best_steps"] == 1200).all()
+    for steps in p.index:  # independent: mean paired gap vs its standard error
+        a = pd.DataFrame(rows).pivot_table(index="seed", columns="steps", values="accuracy")
+        gap = a[1200] - a[steps]
+        se = gap.std(ddof=1) / np.sqrt(len(gap)) if steps != 1200 else 0
+        assert p.at[steps, "on_plateau"] == (steps == 1200 or gap.mean() <= se)
+    assert not p.at[150, "on_plateau"] and p.at[1200, "on_plateau"]

@@ -1,0 +1,82 @@
+"""FixMatch: its augmentations (weak respects the dataset family, strong is per image and
+reproducible), its settings checks, and what it records."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from bench.methods.fixmatch import StrongAugment, cutout, weak_augment
+
+from bench.errors import BenchError
+from bench.method import METHODS
+
+
+def batch(n: int = 32, size: int = 12) -> torch.Tensor:
+    g = torch.Generator().manual_seed(0)
+    return torch.randint(0, 256, (n, 1, size, size), generator=g, dtype=torch.uint8)
+
+
+def test_weak_augment_flips_only_where_allowed_and_shifts_within_bounds():
+    x = batch()
+    g = torch.Generator().manual_seed(1)
+    same = weak_augment(x, flip=False, translate=0.0, gen=g)
+    assert torch.equal(same, x)
+    flipped = weak_augment(x, flip=True, translate=0.0, gen=g)
+    is_flip = torch.tensor([torch.equal(a, b.flip(-1)) for a, b in zip(flipped, x, strict=True)])
+    is_same = torch.tensor([torch.equal(a, b) for a, b in zip(flipped, x, strict=True)])
+    assert bool((is_flip | is_same).all()) and 0 < int(is_flip.sum()) < len(x)
+    shifted = weak_augment(x, flip=False, translate=0.25, gen=g)  # up to 3 px on 12 px
+    assert shifted.dtype == torch.uint8 and shifted.shape == x.shape
+    padded = torch.nn.functional.pad(x.float(), (3, 3, 3, 3), mode="reflect").to(torch.uint8)
+    for a, p in zip(shifted, padded, strict=True):  # every output is one window of the padded image
+        assert any(torch.equal(a, p[:, i:i + 12, j:j + 12]) for i in range(7) for j in range(7))
+    assert not torch.equal(shifted, x)
+
+
+def test_cutout_paints_one_grey_square_no_larger_than_allowed():
+    x = torch.zeros(64, 1, 20, 20, dtype=torch.uint8)
+    out = cutout(x, 0.5, torch.Generator().manual_seed(0))
+    painted = (out == 127).squeeze(1)
+    assert painted.any(dim=(1, 2)).float().mean() > 0.9
+    rows, cols = painted.any(2).sum(1), painted.any(1).sum(1)
+    assert int(rows.max()) <= 11 and int(cols.max()) <= 11  # side ≤ 0.5 · 20, +1 for the centre's rounding
+    assert torch.equal((out != 0).squeeze(1), painted)
+
+
+def test_strong_augment_is_per_image_uint8_and_reproducible():
+    x = batch(16).repeat(1, 1, 1, 1)
+    x[:] = x[0]  # one image, 16 times: per-image draws must differ
+    s = StrongAugment(10, 0.5)
+    torch.manual_seed(3)
+    a = s(x, torch.Generator().manual_seed(4))
+    torch.manual_seed(3)
+    b = s(x, torch.Generator().manual_seed(4))
+    assert a.dtype == torch.uint8 and a.shape == x.shape
+    assert torch.equal(a, b)
+    assert len({bytes(img.numpy()) for img in a}) > 8
+
+
+@pytest.mark.parametrize("setting, value, message", [
+    ("threshold", 1.5, "method 'fixmatch': threshold must be in (0, 1]"),
+    ("mu", 0, "method 'fixmatch': mu must be an integer >= 1"),
+    ("optimizer", "rmsprop", "method 'fixmatch': optimizer must be sgd or adam"),
+    ("magnitude", 11, "method 'fixmatch': magnitude must be an integer in 1..10"),
+    ("ema", 1.0, "method 'fixmatch': ema must be in [0, 1)"),
+])
+def test_bad_settings_are_refused(setting, value, message):
+    with pytest.raises(BenchError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
+        METHODS.get("fixmatch").make_config("quick", {setting: value})
+
+
+def test_records_mask_rate_and_pool_label_accuracy(shared_options):
+    from bench.runner import run_cell
+    from bench.suite import Cell
+
+    rec = run_cell(Cell("t", "digits", "fixmatch", 3, 1000, "tiny", {"steps": 12, "threshold": 0.3}, "tiny", {}, 0),
+                   shared_options)
+    assert rec["status"] == "ok", rec["error"]
+    d = rec["details"]
+    assert 0.0 <= d["mask_rate_mean"] <= 1.0 and 0.0 <= d["pool_mask_rate"] <= 1.0
+    assert 0.0 <= d["pool_label_accuracy"] <= 1.0 and d["pool_used"] == 200
+    assert d["weak_flip"] is False  # digits are handwriting: never flipped
+    assert rec["classifier"] is None and rec["method"]["capabilities"]["uses_pool"]
