@@ -118,6 +118,23 @@ class MethodContext:
     def progress(self, iterable: Iterable | None = None, desc: str = "", total: int | None = None):
         return tqdm(iterable, desc=desc, total=total, leave=False, disable=None, mininterval=0.5)
 
+    @staticmethod
+    def pool_positions(n_pool: int, pool_size: int, gen: torch.Generator) -> torch.Tensor:
+        """Pool positions a method uses: a ``gen``-seeded permutation of the pool, the first
+        ``pool_size`` of them (0 = all)."""
+        pos = torch.randperm(n_pool, generator=gen)
+        return pos[:pool_size] if 0 < pool_size < len(pos) else pos
+
+    @torch.no_grad()
+    def pool_label_accuracy(self, predict: Callable[[torch.Tensor], torch.Tensor], pool: torch.Tensor,
+                            pos: torch.Tensor, batch: int = 1000) -> float | None:
+        """Share of ``predict``'s labels for ``pool`` (images at pool positions ``pos``) that match the
+        hidden truth, rounded to 4 digits; None where the method has no pool oracle. Measure only."""
+        if self.score_pool_labels is None:
+            return None
+        labels = torch.cat([predict(pool[i:i + batch]).argmax(1) for i in range(0, len(pool), batch)])
+        return round(self.score_pool_labels(pos, labels), 4)
+
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)

@@ -155,9 +155,7 @@ class FixMatch(Method):
     def fit(self, data: FitData) -> None:
         cfg, ctx = self.config, self.ctx
         gen = torch.Generator().manual_seed(ctx.seed)
-        pos = torch.randperm(len(data.pool_x), generator=gen)
-        if 0 < cfg.pool_size < len(pos):
-            pos = pos[:cfg.pool_size]
+        pos = ctx.pool_positions(len(data.pool_x), cfg.pool_size, gen)
         pool = data.pool_x[pos]
         flip = data.family in FLIPS
         strong = StrongAugment(cfg.magnitude, cfg.cutout)

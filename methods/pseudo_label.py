@@ -94,9 +94,7 @@ class PseudoLabel(Method):
     def fit(self, data: FitData) -> None:
         cfg, ctx = self.config, self.ctx
         gen = torch.Generator().manual_seed(ctx.seed)
-        pos = torch.randperm(len(data.pool_x), generator=gen)
-        if 0 < cfg.pool_size < len(pos):
-            pos = pos[:cfg.pool_size]
+        pos = ctx.pool_positions(len(data.pool_x), cfg.pool_size, gen)
         pool = data.pool_x[pos]
         self.x, self.y, self.num_classes = data.x, data.y, data.num_classes
         self.kept_x, self.kept_y, self.kept_pos = pool[:0], data.y[:0], pos[:0]

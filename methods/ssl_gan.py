@@ -139,9 +139,7 @@ class SSLGAN(Method):
     def fit(self, data: FitData) -> None:
         cfg, ctx, dev = self.config, self.ctx, self.ctx.device
         gen = torch.Generator().manual_seed(ctx.seed)
-        pos = torch.randperm(len(data.pool_x), generator=gen)
-        if 0 < cfg.pool_size < len(pos):
-            pos = pos[:cfg.pool_size]
+        pos = ctx.pool_positions(len(data.pool_x), cfg.pool_size, gen)
         if len(pos) == 0:
             raise BenchError("ssl-gan: the unlabelled pool is empty; it needs unlabelled images")
         pool = data.pool_x[pos]
@@ -188,17 +186,8 @@ class SSLGAN(Method):
         self.D.set_noise_generator(None)
         self.stats = {"final_loss_supervised": float(sup.detach()), "final_loss_unsupervised": float(unsup.detach()),
                       "final_loss_feature_matching": float(loss_g.detach()), "pool_images": len(pos)}
-        self._score_pool(pool[:SCORE_CAP], pos[:SCORE_CAP])
+        self.stats["pool_label_accuracy"] = ctx.pool_label_accuracy(self.predictor(), pool[:SCORE_CAP], pos[:SCORE_CAP])
 
-    @torch.no_grad()
-    def _score_pool(self, pool: torch.Tensor, pos: torch.Tensor) -> None:
-        score = self.ctx.score_pool_labels
-        if score is None:
-            self.stats["pool_label_accuracy"] = None
-            return
-        predict = self.predictor()
-        labels = torch.cat([predict(pool[i:i + 1000]).argmax(1) for i in range(0, len(pool), 1000)])
-        self.stats["pool_label_accuracy"] = round(score(pos, labels), 4)
 
     def predictor(self):
         return model_predictor(_Logits(self.D), self.ctx.device)

@@ -136,9 +136,7 @@ class SSLVAE(Method):
     def fit(self, data: FitData) -> None:
         cfg, ctx, dev = self.config, self.ctx, self.ctx.device
         gen = torch.Generator().manual_seed(ctx.seed)
-        pos = torch.randperm(len(data.pool_x), generator=gen)
-        if 0 < cfg.pool_size < len(pos):
-            pos = pos[:cfg.pool_size]
+        pos = ctx.pool_positions(len(data.pool_x), cfg.pool_size, gen)
         if len(pos) == 0:
             raise BenchError("ssl-vae: the unlabelled pool is empty; it needs unlabelled images")
         x_lab, x_unl = data.x.flatten(1).float() / 255, data.pool_x[pos].flatten(1).float() / 255
@@ -155,7 +153,8 @@ class SSLVAE(Method):
             self.model = VAEM2(x_lab.shape[1] // 2 if cfg.m1 else x_lab.shape[1], data.num_classes, cfg.z_dim,
                                tuple(cfg.hidden), "gaussian" if cfg.m1 else "bernoulli").to(dev)
         self._fit_m2(x_lab, data.y, x_unl, gen)
-        self._score_pool(data.pool_x[pos[:SCORE_CAP]], pos[:SCORE_CAP])
+        self.stats["pool_label_accuracy"] = ctx.pool_label_accuracy(self.predictor(), data.pool_x[pos[:SCORE_CAP]],
+                                                                    pos[:SCORE_CAP])
 
     def _fit_m1(self, x: torch.Tensor, gen: torch.Generator) -> None:
         cfg, dev, m1 = self.config, self.ctx.device, self.m1_model
@@ -231,15 +230,6 @@ class SSLVAE(Method):
                            "final_classification_loss": float(ce.detach()), "weight_labelled": round(w_lab, 6),
                            "weight_unlabelled": round(w_unl, 6)})
 
-    @torch.no_grad()
-    def _score_pool(self, pool: torch.Tensor, pos: torch.Tensor) -> None:
-        score = self.ctx.score_pool_labels
-        if score is None:
-            self.stats["pool_label_accuracy"] = None
-            return
-        predict = self.predictor()
-        labels = torch.cat([predict(pool[i:i + 1000]).argmax(1) for i in range(0, len(pool), 1000)])
-        self.stats["pool_label_accuracy"] = round(score(pos, labels), 4)
 
     def predictor(self):
         model, m1, dev = self.model, self.m1_model, self.ctx.device
