@@ -57,7 +57,7 @@ def _metric_artefacts(ds: Any, options: Any) -> None:
 
 
 def _method_artefacts(cell: Cell, ds: Any, options: Any) -> None:
-    from bench.runner import MethodContext
+    from bench.context import MethodContext
     from bench.training import classifier_config
 
     cls = METHODS.get(split_variant(cell.method)[0])
