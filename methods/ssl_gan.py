@@ -116,9 +116,10 @@ def state_dict_bytes(*modules: torch.nn.Module) -> int:
     return buf.getbuffer().nbytes
 
 
-def check_finite(name: str, value: torch.Tensor, step: int) -> None:
+def check_finite(name: str, value: torch.Tensor, step: int, method: str = "ssl-gan") -> None:
+    """Stop ``method``'s training loop in one line when its ``name`` loss stops being finite."""
     if not torch.isfinite(value):
-        raise BenchError(f"ssl-gan: the {name} loss became {float(value.detach())} at step {step + 1}; "
+        raise BenchError(f"{method}: the {name} loss became {float(value.detach())} at step {step + 1}; "
                          "lower lr or check the images")
 
 

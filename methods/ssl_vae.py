@@ -56,7 +56,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from bench.methods.ssl_gan import state_dict_bytes
+from bench.methods.ssl_gan import check_finite, state_dict_bytes
 
 from bench.errors import BenchError
 from bench.method import Capabilities, FitData, Method, register_method
@@ -110,12 +110,6 @@ def unlabelled_loss(model: VAEM2, x: torch.Tensor, eps: torch.Tensor) -> torch.T
     return (q * neg_elbo).sum(1) + (q * log_q).sum(1)
 
 
-def check_finite(name: str, value: torch.Tensor, step: int) -> None:
-    if not torch.isfinite(value):
-        raise BenchError(f"ssl-vae: the {name} loss became {float(value.detach())} at step {step + 1}; "
-                         "lower lr or check the images")
-
-
 @register_method("ssl-vae")
 class SSLVAE(Method):
     version = "1"
@@ -163,7 +157,7 @@ class SSLVAE(Method):
         for step in self.ctx.progress(range(cfg.m1_steps), desc="ssl-vae M1", total=cfg.m1_steps):
             xb = x[torch.randint(len(x), (2 * cfg.batch_size,), generator=gen)].to(dev)
             loss = m1.neg_elbo(xb, torch.randn(len(xb), cfg.m1_z_dim, generator=gen).to(dev)).mean()
-            check_finite("M1 −ELBO", loss, step)
+            check_finite("M1 −ELBO", loss, step, "ssl-vae")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -221,7 +215,7 @@ class SSLVAE(Method):
             unl = unlabelled_loss(model, xu, eps_u).mean()
             ce = F.cross_entropy(model.classifier(xl), yl)
             loss = w_lab * lab + w_unl * unl + cfg.alpha * ce
-            check_finite("M2 objective", loss, step)
+            check_finite("M2 objective", loss, step, "ssl-vae")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
