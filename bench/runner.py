@@ -189,11 +189,15 @@ def run_cell(cell: Cell, options: RunOptions, path: Path | None = None) -> dict[
                     augment_labelled=method.augment_labelled, num_classes=ds.num_classes,
                     real_fraction=config.real_fraction if caps.generates else 1.0,
                     on_step=method.on_classifier_step,
+                    probe=(lambda m: evaluate(model_predictor(m, device), task.test_x, task.test_y, ds.num_classes,
+                                              clf_cfg.eval_batch_size)["accuracy"]) if clf_cfg.checkpoints else None,
                 )
                 timings["train_s"] = time.perf_counter() - t
                 _check_classifier_finite(trained, model)
                 cost["classifier_trainable_params"] = count_parameters(model)  # after any freezing
                 details["classifier_steps"] = trained["steps"]
+                if clf_cfg.checkpoints:  # test accuracy after k steps; the last point is the record's own
+                    details["classifier_curve"] = trained["curve"]
                 predict = model_predictor(model, device)
             t = time.perf_counter()
             metrics = evaluate(predict, task.test_x, task.test_y, ds.num_classes, clf_cfg.eval_batch_size)
@@ -201,6 +205,8 @@ def run_cell(cell: Cell, options: RunOptions, path: Path | None = None) -> dict[
                 metrics[f"{name}_accuracy"] = evaluate(side, task.test_x, task.test_y, ds.num_classes,
                                                        clf_cfg.eval_batch_size)["accuracy"]
             timings["eval_s"] = time.perf_counter() - t
+            if "classifier_curve" in details:
+                details["classifier_curve"].append([details["classifier_steps"], metrics["accuracy"]])
             details = {**method.details(), **details}
             if caps.generates and caps.returns_real_images:
                 details["generation"] = {"skipped": "generate() returns real pool images; image-quality metrics "

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -39,12 +40,18 @@ class ClassifierConfig:
     epochs: float = 0.0
     min_steps: int = 0
     max_steps: int = 0  # 0 = no cap
+    # test accuracy also measured after these many steps (a learning curve in the record's
+    # ``details.classifier_curve``); the training itself is unchanged (see train_classifier)
+    checkpoints: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1:
             raise BenchError(f"classifier: steps and batch_size must be >= 1, got {self.steps} and {self.batch_size}")
         if self.epochs < 0 or self.min_steps < 0 or self.max_steps < 0:
             raise BenchError("classifier: epochs, min_steps and max_steps must be >= 0")
+        object.__setattr__(self, "checkpoints", tuple(sorted(set(self.checkpoints))))  # a TOML list arrives as a list
+        if any(not isinstance(c, int) or c < 1 for c in self.checkpoints):
+            raise BenchError(f"classifier: checkpoints must be step counts >= 1, got {list(self.checkpoints)}")
         if self.max_steps and self.max_steps < self.min_steps:
             raise BenchError(f"classifier: max_steps ({self.max_steps}) must be >= min_steps ({self.min_steps}) or 0 (no cap)")
 
@@ -52,7 +59,7 @@ class ClassifierConfig:
         """This config with a fixed budget of ``steps`` (e.g. a method's own pretraining)."""
         from dataclasses import replace
 
-        return replace(self, steps=steps, epochs=0.0, min_steps=0, max_steps=0)
+        return replace(self, steps=steps, epochs=0.0, min_steps=0, max_steps=0, checkpoints=())
 
     def steps_for(self, n_images: int) -> int:
         """The step budget for a training set of ``n_images`` images."""
@@ -64,14 +71,15 @@ class ClassifierConfig:
 
 #: fields added after records were first written: left out of the cell key while at their
 #: default, so the keys of existing records stay valid
-_KEY_OPTIONAL = {"epochs": 0.0, "min_steps": 0, "max_steps": 0}
+_KEY_OPTIONAL = {"epochs": 0.0, "min_steps": 0, "max_steps": 0, "checkpoints": ()}
 
 
 def classifier_key(cfg: ClassifierConfig) -> dict:
     """The classifier part of a cell key (``asdict`` less new fields at their defaults)."""
     from dataclasses import asdict
 
-    return {k: v for k, v in asdict(cfg).items() if not (k in _KEY_OPTIONAL and v == _KEY_OPTIONAL[k])}
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()
+            if not (k in _KEY_OPTIONAL and v == _KEY_OPTIONAL[k])}
 
 
 CLASSIFIER_PRESETS: dict[str, ClassifierConfig] = {
@@ -121,7 +129,8 @@ def train_classifier(
     augment_labelled: Callable[[torch.Tensor, torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]] | None = None,
     num_classes: int | None = None,
     desc: str = "classifier",
-) -> dict[str, float]:
+    probe: Callable[[torch.nn.Module], float] | None = None,
+) -> dict[str, Any]:
     """Train ``model`` in place for ``cfg.steps_for(N)`` steps (N = len(x) + len(extra[0])); return
     the last step's loss and the steps taken.
 
@@ -131,6 +140,13 @@ def train_classifier(
     cross-entropy against them, for distillation. ``augment_labelled`` (after ``augment``) maps
     (batch, labels, ``num_classes``) to (images, B×classes probabilities), and the loss becomes
     cross-entropy against those (see :meth:`bench.method.Method.augment_labelled`).
+
+    ``probe`` (model -> a score, e.g. test accuracy) is called, in eval mode and without
+    gradients, after each of ``cfg.checkpoints`` steps below the total; the returned ``curve``
+    lists ``[steps, score]``. Probing draws no random numbers and restores train mode, so the
+    score after k steps equals what a run of k steps would end with — unless the method's own
+    training depends on the total (``on_step`` schedules such as prune's, or rounds of
+    ``ctx.train_classifier`` inside ``fit``, which use the full budget).
     """
     if len(x) == 0:
         raise BenchError("the classifier got no training images")
@@ -145,7 +161,14 @@ def train_classifier(
     n_real = cfg.batch_size if extra is None else int(round(cfg.batch_size * real_fraction))
     loss = torch.tensor(float("nan"))
     total = cfg.steps_for(len(x) + (len(extra[0]) if extra is not None else 0))
+    marks = {c for c in cfg.checkpoints if c < total} if probe is not None else set()
+    curve: list[list[float]] = []
     for step in tqdm(range(total), desc=desc, leave=False, disable=None, mininterval=0.5):
+        if step in marks:
+            model.eval()
+            with torch.no_grad():
+                curve.append([step, probe(model)])
+            model.train()
         if on_step is not None:
             on_step(model, step, total)
         idx = torch.randint(len(x), (n_real,), generator=gen)
@@ -167,7 +190,7 @@ def train_classifier(
         loss.backward()
         opt.step()
     model.eval()
-    return {"final_loss": float(loss.detach()), "steps": total}
+    return {"final_loss": float(loss.detach()), "steps": total, "curve": curve}
 
 
 def check_labelled(out: object, shape: torch.Size, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,7 +1,8 @@
 """The downstream-classifier budget study (issue 12, item 1): accuracy vs classifier steps per
 method and shots, on development draws.
 
-    # write the suite: every method × every budget as variants METHOD@sSTEPS
+    # write the suite: every method once at the largest budget, as variant METHOD@sMAX, with the
+    # test accuracy also measured after each smaller budget (the classifier's ``checkpoints``)
     python scripts/budget_study.py suite --dataset digits --shots 5,10,50 \
         --out results/protocol/budget-digits.toml
     # run it (records under results/protocol/records/budget-digits/)
@@ -15,6 +16,17 @@ within one paired standard error of that method's best budget (paired over seeds
 labelled draw, the same classifier initialisation), i.e. on its plateau; ``plateau from`` is the
 smallest such budget. Methods with their own classifier (fixmatch) have no downstream budget and
 are left out of the study.
+
+One run per method, read at every budget. The classifier's ``checkpoints`` record the test
+accuracy after k steps, which equals what a run of k steps ends with (same batches, same
+initialisation; ``tests/test_budget.py`` checks it), so the study trains each (method, shots,
+seed) once at the largest budget instead of once per budget, and a method's ``fit`` (a GAN's
+training) runs once. Exceptions, marked ``†`` in the table: methods whose own training uses the
+classifier budget (``pseudo-label``'s labelling rounds, ``distill-quant``'s teacher, ``prune``'s
+schedule) ran those parts at the largest budget, so their smaller-budget points are upper bounds
+of a real short run. Cost at k steps is the record's measured parts with the classifier's training
+time scaled by k / largest (the training loop's cost is linear in steps); suites of the older
+form (one variant per budget, ``--per-budget``) are read too, with their own measured times.
 """
 
 from __future__ import annotations
@@ -29,17 +41,19 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 METHODS = ["baseline", "classic", "gan", "vae", "ae-pretrain", "pseudo-label", "finetune"]
+BUDGET_IN_FIT = {"pseudo-label", "distill-quant", "prune"}  # their curve's short budgets are upper bounds
 STEPS = [150, 300, 600, 1200, 2400, 4800]
 
 
 def write_suite(args: argparse.Namespace) -> None:
     methods = args.methods.split(",")
     steps = [int(s) for s in args.steps.split(",")]
-    names = [f"{m}@s{s}" for m in methods for s in steps]
+    steps = sorted(steps)
+    names = [f"{m}@s{s}" for m in methods for s in steps] if args.per_budget else [f"{m}@s{steps[-1]}" for m in methods]
     lines = [
         f"# Budget study (issue 12, item 1), written by scripts/budget_study.py: {', '.join(methods)} at",
         f"# classifier steps {', '.join(map(str, steps))}. Development draws only (seeds >= 1000).",
-        f'name = "budget-{args.dataset}"',
+        f'name = "{args.name or "budget-" + args.dataset}"',
         f'description = "classifier budget study on {args.dataset}: accuracy vs steps, dev seeds"',
         "development = true",
         f'datasets = ["{args.dataset}"]',
@@ -52,6 +66,10 @@ def write_suite(args: argparse.Namespace) -> None:
         "",
     ]
     for m in methods:
+        if not args.per_budget:
+            lines += [f'[variants."{m}@s{steps[-1]}"]',
+                      f"classifier = {{ steps = {steps[-1]}, checkpoints = [{', '.join(map(str, steps[:-1]))}] }}", ""]
+            continue
         for s in steps:
             lines += [f'[variants."{m}@s{s}"]', f"classifier = {{ steps = {s} }}", ""]
     Path(args.out).write_text("\n".join(lines))
@@ -59,15 +77,25 @@ def write_suite(args: argparse.Namespace) -> None:
 
 
 def load(results_dir: str, suite: str) -> pd.DataFrame:
-    from bench.aggregate import long_table
+    """One row per (record, budget): a per-budget record gives one, a record with a classifier
+    curve one per checkpoint."""
+    import re
+
     from bench.store import ResultStore
 
-    df = long_table(ResultStore(results_dir).records(suite))
-    df = df[df["status"] == "ok"].copy()
-    parsed = df["method"].str.extract(r"^(?P<base>[^@]+)@s(?P<steps>\d+)$")
-    df = df.assign(base=parsed["base"], steps=pd.to_numeric(parsed["steps"])).dropna(subset=["base"])
-    df["steps"] = df["steps"].astype(int)
-    return df
+    rows = []
+    for r in ResultStore(results_dir).records(suite):
+        m = re.fullmatch(r"(?P<base>[^@]+)@s(?P<steps>\d+)", r["method"].get("display", ""))
+        if r.get("status") != "ok" or m is None:
+            continue
+        t = r["timings"]
+        curve = r["details"].get("classifier_curve") or [[int(m["steps"]), r["metrics"]["accuracy"]]]
+        last = curve[-1][0]
+        for k, acc in curve:
+            rows.append({"dataset": r["dataset"]["name"], "base": m["base"], "shots": r["task"]["shots"],
+                         "seed": r["task"]["seed"], "steps": int(k), "accuracy": acc,
+                         "total_s": t["total_s"] - t["train_s"] * (1 - k / last)})
+    return pd.DataFrame(rows)
 
 
 def plateau(df: pd.DataFrame) -> pd.DataFrame:
@@ -102,7 +130,11 @@ def markdown(p: pd.DataFrame) -> str:
             cells = [f"{g.at[s, 'mean']:.3f}{'*' if g.at[s, 'on_plateau'] else ''}" if s in g.index else "—"
                      for s in steps]
             first = min(g.index[g["on_plateau"]])
-            out.append(f"| {m} | {k} | " + " | ".join(cells) + f" | {g['best_steps'].iat[0]} | {first} | {g['n'].max()} |")
+            mark = " †" if m in BUDGET_IN_FIT else ""
+            out.append(f"| {m}{mark} | {k} | " + " | ".join(cells) + f" | {g['best_steps'].iat[0]} | {first} | {g['n'].max()} |")
+        if d["method"].isin(BUDGET_IN_FIT).any():
+            out.append("\n† part of this method's own training used the largest budget, so its smaller budgets "
+                       "are upper bounds of a real short run")
         out.append("")
     return "\n".join(out)
 
@@ -175,6 +207,8 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("--seeds", default="1000, 1001, 1002, 1003, 1004")
     s.add_argument("--preset", default="quick")
     s.add_argument("--test-cap", type=int, default=0)
+    s.add_argument("--name", help="suite name (default: budget-DATASET)")
+    s.add_argument("--per-budget", action="store_true", help="one variant per budget (the older, costlier form)")
     s.add_argument("--out", required=True)
     t = sub.add_parser("table", help="records -> table (.md, .csv) and plot (.png)")
     t.add_argument("--suite", required=True)

@@ -42,7 +42,7 @@ def test_bad_budgets_are_refused(overrides, message):
 def test_existing_presets_keep_their_keys():
     for name, cfg in CLASSIFIER_PRESETS.items():
         key = classifier_key(cfg)
-        assert set(key) == set(asdict(cfg)) - {"epochs", "min_steps", "max_steps"}, name
+        assert set(key) == set(asdict(cfg)) - {"epochs", "min_steps", "max_steps", "checkpoints"}, name
     assert classifier_key(ClassifierConfig(epochs=20))["epochs"] == 20
 
 
@@ -85,3 +85,28 @@ def test_plateau_marks_budgets_within_one_paired_se_of_the_best():
         se = gap.std(ddof=1) / np.sqrt(len(gap)) if steps != 1200 else 0
         assert p.at[steps, "on_plateau"] == (steps == 1200 or gap.mean() <= se)
     assert not p.at[150, "on_plateau"] and p.at[1200, "on_plateau"]
+
+
+@pytest.mark.parametrize("method", ["baseline", "classic"])
+def test_the_learning_curve_equals_shorter_runs(method):
+    """The accuracy a record's curve gives after k steps is what a run of k steps ends with, so a
+    budget study can read every budget off one long run (classic: augmentation randomness too)."""
+    from bench.runner import RunOptions, run_cell
+    from bench.suite import Cell
+
+    opts = RunOptions(data_root=Path("datasets"))
+    long = run_cell(Cell("t", "digits", method, 3, 1000, "tiny", {}, "tiny", {"steps": 30, "checkpoints": [10, 20, 99]}, 0), opts)
+    curve = long["details"]["classifier_curve"]
+    assert [k for k, _ in curve] == [10, 20, 30]  # 99 is past the budget; the end is the record's own accuracy
+    assert curve[-1][1] == long["metrics"]["accuracy"]
+    for k, acc in curve[:2]:
+        short = run_cell(Cell("t", "digits", method, 3, 1000, "tiny", {}, "tiny", {"steps": k}, 0), opts)
+        assert short["metrics"]["accuracy"] == acc
+    assert len({a for _, a in curve}) > 1  # the classifier moved between checkpoints
+
+
+def test_checkpoints_enter_the_key_only_when_set():
+    assert "checkpoints" not in classifier_key(ClassifierConfig())
+    assert classifier_key(ClassifierConfig(checkpoints=[300, 150]))["checkpoints"] == [150, 300]
+    with pytest.raises(BenchError, match="checkpoints must be step counts >= 1"):
+        classifier_config("quick", {"checkpoints": [0, 10]})
