@@ -80,3 +80,21 @@ def test_records_mask_rate_and_pool_label_accuracy(shared_options):
     assert 0.0 <= d["pool_label_accuracy"] <= 1.0 and d["pool_used"] == 200
     assert d["weak_flip"] is False  # digits are handwriting: never flipped
     assert rec["classifier"] is None and rec["method"]["capabilities"]["uses_pool"]
+    # the learning curve: every tenth of training, the averaged model's pool-label accuracy on a
+    # fixed probe slice, and the mask rate over that tenth; the last point is at the final step
+    curve = d["curve_step_poolacc_mask"]
+    assert [p[0] for p in curve] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
+    assert all(0.0 <= acc <= 1.0 and 0.0 <= m <= 1.0 for _, acc, m in curve)
+
+
+@pytest.mark.parametrize("weak_eval", [True, False])
+def test_both_pseudo_label_passes_train_and_differ(shared_options, weak_eval):
+    """weak_eval (a no-grad, dropout-off pass for the weak views) and the paper's single training
+    pass both run; with the same seed they train differently (dropout changes the pseudo-labels)."""
+    from bench.runner import run_cell
+    from bench.suite import Cell
+
+    recs = [run_cell(Cell("t", "digits", "fixmatch", 3, 1000, "tiny", {"steps": 10, "threshold": 0.2, "weak_eval": w},
+                          "tiny", {}, 0), shared_options) for w in (weak_eval, not weak_eval)]
+    assert all(r["status"] == "ok" for r in recs), [r["error"] for r in recs]
+    assert recs[0]["details"]["final_loss"] != recs[1]["details"]["final_loss"]
