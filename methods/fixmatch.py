@@ -220,7 +220,8 @@ class FixMatch(Method):
             if ctx.score_pool_labels is not None and ((k + 1) % every == 0 or k + 1 == cfg.steps):
                 # the averaged model's pool-label accuracy on the probe slice (record only, never trained on)
                 net = (ema if ema is not None else model.eval())
-                acc = ctx.pool_label_accuracy(lambda xb: net(to_input(xb.to(dev))).float().cpu(), pool[probe], pos[probe])
+                acc = ctx.pool_label_accuracy(lambda xb, net=net: net(to_input(xb.to(dev))).float().cpu(),
+                                              pool[probe], pos[probe])
                 curve.append([k + 1, acc, round(sum(masks[-every:]) / len(masks[-every:]), 4)])
                 model.train()
         self.model = (ema if ema is not None else model).eval()
