@@ -26,9 +26,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
+from bench.methods.mixup import BatchMix
 
 from bench.errors import BenchError
-from bench.method import FitData, Method, register_method
+from bench.method import register_method
 
 
 @dataclass(frozen=True)
@@ -63,29 +64,13 @@ def paste_box(x: torch.Tensor, y: torch.Tensor, num_classes: int, box: tuple[int
 
 
 @register_method("cutmix")
-class Cutmix(Method):
+class Cutmix(BatchMix):
     version = "1"
     Config = CutmixConfig
     presets = {"tiny": {"prob": 1.0}, "quick": {}, "standard": {}}
+    amount_name = "mean_pasted_area"
 
-    def fit(self, data: FitData) -> None:
-        self.rng = np.random.default_rng(self.ctx.seed)
-        self.stats = {"batches": 0, "mixed_batches": 0, "pasted_area_sum": 0.0}
-
-    def augment_labelled(self, x: torch.Tensor, y: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
-        cfg, rng = self.config, self.rng
-        self.stats["batches"] += 1
-        if cfg.alpha == 0 or rng.random() >= cfg.prob:
-            return x, F.one_hot(y, num_classes).float()
-        lam = float(rng.beta(cfg.alpha, cfg.alpha))
-        perm = torch.from_numpy(rng.permutation(len(x)))
+    def mix(self, x, y, num_classes, lam, perm):
         h, w = x.shape[2], x.shape[3]
-        box = box_for(lam, h, w, int(rng.integers(h)), int(rng.integers(w)))
-        self.stats["mixed_batches"] += 1
-        self.stats["pasted_area_sum"] += (box[1] - box[0]) * (box[3] - box[2]) / (h * w)
-        return paste_box(x, y, num_classes, box, perm)
-
-    def details(self) -> dict:
-        s = self.stats
-        return {"batches": s["batches"], "mixed_batches": s["mixed_batches"],
-                "mean_pasted_area": round(s["pasted_area_sum"] / s["mixed_batches"], 4) if s["mixed_batches"] else None}
+        box = box_for(lam, h, w, int(self.rng.integers(h)), int(self.rng.integers(w)))
+        return paste_box(x, y, num_classes, box, perm), (box[1] - box[0]) * (box[3] - box[2]) / (h * w)

@@ -52,15 +52,21 @@ def mix_pairs(x: torch.Tensor, y: torch.Tensor, num_classes: int, lam: float,
     return mixed, lam * onehot + (1.0 - lam) * onehot[perm]
 
 
-@register_method("mixup")
-class Mixup(Method):
-    version = "1"
-    Config = MixupConfig
-    presets = {"tiny": {}, "quick": {}, "standard": {}}
+class BatchMix(Method):
+    """What mixup and cutmix share: per classifier batch, with probability ``prob``, λ ~ Beta(α, α)
+    and a permutation π from a NumPy generator seeded with the cell's method seed (then whatever
+    ``mix`` draws), and counts for the record. ``mix`` returns ((images, targets), the amount mixed
+    for the record's mean, named ``amount_name``)."""
+
+    amount_name = "mean_amount"
 
     def fit(self, data: FitData) -> None:
         self.rng = np.random.default_rng(self.ctx.seed)
-        self.stats = {"batches": 0, "mixed_batches": 0, "lambda_sum": 0.0}
+        self.stats = {"batches": 0, "mixed_batches": 0, "amount_sum": 0.0}
+
+    def mix(self, x: torch.Tensor, y: torch.Tensor, num_classes: int, lam: float,
+            perm: torch.Tensor) -> tuple[tuple[torch.Tensor, torch.Tensor], float]:
+        raise NotImplementedError
 
     def augment_labelled(self, x: torch.Tensor, y: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
         cfg, rng = self.config, self.rng
@@ -69,11 +75,23 @@ class Mixup(Method):
             return x, F.one_hot(y, num_classes).float()
         lam = float(rng.beta(cfg.alpha, cfg.alpha))
         perm = torch.from_numpy(rng.permutation(len(x)))
+        out, amount = self.mix(x, y, num_classes, lam, perm)
         self.stats["mixed_batches"] += 1
-        self.stats["lambda_sum"] += lam
-        return mix_pairs(x, y, num_classes, lam, perm)
+        self.stats["amount_sum"] += amount
+        return out
 
     def details(self) -> dict:
         s = self.stats
         return {"batches": s["batches"], "mixed_batches": s["mixed_batches"],
-                "mean_lambda": round(s["lambda_sum"] / s["mixed_batches"], 4) if s["mixed_batches"] else None}
+                self.amount_name: round(s["amount_sum"] / s["mixed_batches"], 4) if s["mixed_batches"] else None}
+
+
+@register_method("mixup")
+class Mixup(BatchMix):
+    version = "1"
+    Config = MixupConfig
+    presets = {"tiny": {}, "quick": {}, "standard": {}}
+    amount_name = "mean_lambda"
+
+    def mix(self, x, y, num_classes, lam, perm):
+        return mix_pairs(x, y, num_classes, lam, perm), lam
