@@ -92,7 +92,9 @@ def layout(html: Path, width: int, screenshot: Path | None = None) -> dict[str, 
     return _with_page(html, width, lambda page: page.evaluate(LAYOUT_JS), screenshot)
 
 
-def _with_page(html: Path, width: int, fn, screenshot: Path | None = None) -> dict[str, Any]:
+def _with_page(html: Path, width: int, fn, screenshot: Path | None = None, before_load=None) -> dict[str, Any]:
+    """Open ``html`` (file://) in headless system chromium at ``width`` px, call ``before_load(page)``
+    (e.g. to attach listeners), load it, return ``fn(page)``; optionally a full-page screenshot."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -106,6 +108,8 @@ def _with_page(html: Path, width: int, fn, screenshot: Path | None = None) -> di
                                                        viewport={"width": width, "height": 900})
         try:
             page = browser.new_page()
+            if before_load is not None:
+                before_load(page)
             page.goto(Path(html).resolve().as_uri(), wait_until="load")
             info = fn(page)
             if screenshot is not None:
@@ -116,41 +120,28 @@ def _with_page(html: Path, width: int, fn, screenshot: Path | None = None) -> di
     return info
 
 
+PAGE_JS = """() => ({
+    title: document.title,
+    tables: document.querySelectorAll('table.results').length,
+    rows: document.querySelectorAll('table.results tbody tr').length,
+    images: [...document.images].map(i => ({alt: i.alt, complete: i.complete, w: i.naturalWidth, h: i.naturalHeight})),
+    headings: [...document.querySelectorAll('h2')].map(h => h.textContent),
+    text: document.body.innerText.length,
+})"""
+
+
 def inspect_page(html: Path, screenshot: Path | None = None, width: int = 1280) -> dict[str, Any]:
     """Load ``html`` (file://), wait for images, and return console errors, page errors, failed
     requests, the number of result tables and of images with their loaded sizes; optionally a
     full-page PNG screenshot."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        raise BenchError("inspecting a report needs playwright: pip install playwright (no browser download; "
-                         "it drives the system chromium)") from None
-    exe = find_chromium()
-    if exe is None:
-        raise BenchError("no chromium found; apt-get install chromium (or set AUGBENCH_CHROMIUM=/path/to/chrome)")
     errors: list[str] = []
     failed: list[str] = []
-    with sync_playwright() as p, tempfile.TemporaryDirectory() as profile:
-        browser = p.chromium.launch_persistent_context(profile, executable_path=exe, headless=True, args=CHROMIUM_ARGS,
-                                                       viewport={"width": width, "height": 900})
-        try:
-            page = browser.new_page()
-            page.on("console", lambda m: errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
-            page.on("requestfailed", lambda r: failed.append(f"{r.url[:80]}: {r.failure}"))
-            page.goto(Path(html).resolve().as_uri(), wait_until="load")
-            info = page.evaluate("""() => ({
-                title: document.title,
-                tables: document.querySelectorAll('table.results').length,
-                rows: document.querySelectorAll('table.results tbody tr').length,
-                images: [...document.images].map(i => ({alt: i.alt, complete: i.complete, w: i.naturalWidth, h: i.naturalHeight})),
-                headings: [...document.querySelectorAll('h2')].map(h => h.textContent),
-                text: document.body.innerText.length,
-            })""")
-            if screenshot is not None:
-                Path(screenshot).parent.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(screenshot), full_page=True)
-        finally:
-            browser.close()
-    info.update(errors=errors, failed_requests=failed, chromium=exe)
+
+    def listen(page) -> None:
+        page.on("console", lambda m: errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+        page.on("requestfailed", lambda r: failed.append(f"{r.url[:80]}: {r.failure}"))
+
+    info = _with_page(html, width, lambda page: page.evaluate(PAGE_JS), screenshot, before_load=listen)
+    info.update(errors=errors, failed_requests=failed, chromium=find_chromium())
     return info
