@@ -1,8 +1,8 @@
 """The downstream-classifier budget study (issue 12, item 1): accuracy vs classifier steps per
 method and shots, on development draws.
 
-    # write the suite: every method once at the largest budget, as variant METHOD@sMAX, with the
-    # test accuracy also measured after each smaller budget (the classifier's ``checkpoints``)
+    # write the suite: every method once at the largest budget, with the test accuracy also
+    # measured after each smaller budget (the classifier's ``checkpoints``)
     python scripts/budget_study.py suite --dataset digits --shots 5,10,50 \
         --out results/protocol/budget-digits.toml
     # run it (records under results/protocol/records/budget-digits/)
@@ -47,9 +47,14 @@ STEPS = [150, 300, 600, 1200, 2400, 4800]
 
 def write_suite(args: argparse.Namespace) -> None:
     methods = args.methods.split(",")
-    steps = [int(s) for s in args.steps.split(",")]
-    steps = sorted(steps)
-    names = [f"{m}@s{s}" for m in methods for s in steps] if args.per_budget else [f"{m}@s{steps[-1]}" for m in methods]
+    steps = sorted(int(s) for s in args.steps.split(","))
+    if args.per_budget:
+        names = [f"{m}@s{s}" for m in methods for s in steps]
+        budget = ['classifier = "quick"']
+    else:
+        names = methods
+        budget = ['classifier = "quick"', "", "[classifier_overrides]",
+                  f"steps = {steps[-1]}", f"checkpoints = [{', '.join(map(str, steps[:-1]))}]"]
     lines = [
         f"# Budget study (issue 12, item 1), written by scripts/budget_study.py: {', '.join(methods)} at",
         f"# classifier steps {', '.join(map(str, steps))}. Development draws only (seeds >= 1000).",
@@ -61,19 +66,16 @@ def write_suite(args: argparse.Namespace) -> None:
         f"shots = [{args.shots}]",
         f"seeds = [{args.seeds}]",
         f'preset = "{args.preset}"',
-        'classifier = "quick"',
         f"test_cap = {args.test_cap}",
+        *budget,
         "",
     ]
-    for m in methods:
-        if not args.per_budget:
-            lines += [f'[variants."{m}@s{steps[-1]}"]',
-                      f"classifier = {{ steps = {steps[-1]}, checkpoints = [{', '.join(map(str, steps[:-1]))}] }}", ""]
-            continue
-        for s in steps:
-            lines += [f'[variants."{m}@s{s}"]', f"classifier = {{ steps = {s} }}", ""]
+    if args.per_budget:
+        for m in methods:
+            for s in steps:
+                lines += [f'[variants."{m}@s{s}"]', f"classifier = {{ steps = {s} }}", ""]
     Path(args.out).write_text("\n".join(lines))
-    print(f"wrote {args.out}: {len(names)} variants × shots [{args.shots}] × seeds [{args.seeds}]")
+    print(f"wrote {args.out}: {len(names)} methods × shots [{args.shots}] × seeds [{args.seeds}]")
 
 
 def load(results_dir: str, suite: str) -> pd.DataFrame:
@@ -85,14 +87,15 @@ def load(results_dir: str, suite: str) -> pd.DataFrame:
 
     rows = []
     for r in ResultStore(results_dir).records(suite):
-        m = re.fullmatch(r"(?P<base>[^@]+)@s(?P<steps>\d+)", r["method"].get("display", ""))
-        if r.get("status") != "ok" or m is None:
+        name = r["method"].get("display", r["method"]["name"])
+        m = re.fullmatch(r"(?P<base>.+)@s(?P<steps>\d+)", name)  # the per-budget form: one variant per budget
+        curve = r["details"].get("classifier_curve") or ([[int(m["steps"]), r["metrics"]["accuracy"]]] if m else None)
+        if r.get("status") != "ok" or curve is None:  # own-classifier methods have no budget
             continue
         t = r["timings"]
-        curve = r["details"].get("classifier_curve") or [[int(m["steps"]), r["metrics"]["accuracy"]]]
         last = curve[-1][0]
         for k, acc in curve:
-            rows.append({"dataset": r["dataset"]["name"], "base": m["base"], "shots": r["task"]["shots"],
+            rows.append({"dataset": r["dataset"]["name"], "base": m["base"] if m else name, "shots": r["task"]["shots"],
                          "seed": r["task"]["seed"], "steps": int(k), "accuracy": acc,
                          "total_s": t["total_s"] - t["train_s"] * (1 - k / last)})
     return pd.DataFrame(rows)
@@ -122,14 +125,17 @@ def markdown(p: pd.DataFrame) -> str:
     out = []
     for dataset, d in p.groupby("dataset"):
         out += [f"### {dataset}: test accuracy vs classifier steps (mean over seeds; * = within one paired SE "
-                "of the method's best budget)", "",
+                "of the method's best budget; plateau from: the smallest budget from which every larger one up to the best is *)", "",
                 "| method | shots | " + " | ".join(map(str, steps)) + " | best | plateau from | n |",
                 "|---|---:|" + "---:|" * len(steps) + "---:|---:|---:|"]
         for (m, k), g in d.groupby(["method", "shots"], sort=False):
             g = g.set_index("steps")
             cells = [f"{g.at[s, 'mean']:.3f}{'*' if g.at[s, 'on_plateau'] else ''}" if s in g.index else "—"
                      for s in steps]
-            first = min(g.index[g["on_plateau"]])
+            # the smallest budget from which every larger one up to the best is on the plateau too
+            best = g["best_steps"].iat[0]
+            off = [s for s in g.index[~g["on_plateau"]] if s < best]
+            first = min(s for s in g.index if s > max(off, default=0))
             mark = " †" if m in BUDGET_IN_FIT else ""
             out.append(f"| {m}{mark} | {k} | " + " | ".join(cells) + f" | {g['best_steps'].iat[0]} | {first} | {g['n'].max()} |")
         if d["method"].isin(BUDGET_IN_FIT).any():
