@@ -110,7 +110,15 @@ def classifier_config(preset: str, overrides: dict | None = None) -> ClassifierC
 
 
 def make_classifier(image_shape, num_classes: int, cfg: ClassifierConfig) -> SmallCNN:
-    return SmallCNN(image_shape, num_classes, width=cfg.width, dropout=cfg.dropout)
+    """The fixed classifier, its weights in channels-last memory format: convolutions run ~1.35×
+    faster on CPU (oneDNN; a 64-image Fashion-MNIST step on one core, measured in one process)
+    with the same arithmetic up to float rounding. Not part of the cell key, like the thread
+    count; records name it in ``environment.classifier_memory_format``."""
+    model = SmallCNN(image_shape, num_classes, width=cfg.width, dropout=cfg.dropout)
+    return model.to(memory_format=CLASSIFIER_MEMORY_FORMAT)
+
+
+CLASSIFIER_MEMORY_FORMAT = torch.channels_last
 
 
 def train_classifier(

@@ -83,7 +83,9 @@ def test_sparse_file_reads_back_to_the_pruned_model(options, digits):
     for k, v in final.items():
         assert torch.equal(back[k], v.detach()), k
     fresh.load_state_dict(back)
-    assert torch.equal(scored, model_predictor(fresh, torch.device("cpu"))(x))
+    # the weights are bit-identical (above); the logits agree up to float rounding, because the masked
+    # model computes weight_orig * mask in another memory layout than the reloaded channels-last one
+    assert torch.allclose(scored, model_predictor(fresh, torch.device("cpu"))(x), rtol=0, atol=1e-5)
     assert sum(int((v == 0).sum()) for k, v in back.items() if k in keys) == d["pruned_weights"]
 
 
