@@ -15,6 +15,8 @@ from typing import Any
 
 import torch
 
+from bench.training import CLASSIFIER_MEMORY_FORMAT
+
 PACKAGES = ("augbench", "torch", "torchvision", "numpy", "scipy", "scikit-learn", "pandas", "pytorch-fid", "torchao")
 
 
@@ -57,7 +59,7 @@ def environment(device: torch.device, threads: int | None = None) -> dict[str, A
     env["device"] = str(device)
     env["device_name"] = torch.cuda.get_device_name(device) if device.type == "cuda" else env["cpu_model"]
     env["threads"] = threads if threads is not None else torch.get_num_threads()
-    env["classifier_memory_format"] = "channels_last"  # bench.training.make_classifier
+    env["classifier_memory_format"] = str(CLASSIFIER_MEMORY_FORMAT).removeprefix("torch.")
     env["argv"] = sys.argv[1:]
     return env
 

@@ -57,6 +57,7 @@ from torchvision.transforms import v2
 from bench.errors import BenchError
 from bench.method import Capabilities, FitData, Method, register_method
 from bench.nets import count_parameters, to_input
+from bench.training import model_predictor
 
 OPTIMIZERS = ("sgd", "adam")
 
@@ -219,17 +220,15 @@ class FixMatch(Method):
             losses.append(float(loss.detach()))
             if ctx.score_pool_labels is not None and ((k + 1) % every == 0 or k + 1 == cfg.steps):
                 # the averaged model's pool-label accuracy on the probe slice (record only, never trained on)
-                net = (ema if ema is not None else model.eval())
-                acc = ctx.pool_label_accuracy(lambda xb, net=net: net(to_input(xb.to(dev))).float().cpu(),
+                acc = ctx.pool_label_accuracy(model_predictor(ema if ema is not None else model, dev),
                                               pool[probe], pos[probe])
                 curve.append([k + 1, acc, round(sum(masks[-every:]) / len(masks[-every:]), 4)])
                 model.train()
         self.model = (ema if ema is not None else model).eval()
         self.trainable = count_parameters(model)
         # pseudo-label quality on the pool subsample, measured once at the end (record only)
-        with torch.no_grad():
-            probs = torch.cat([self.model(to_input(pool[i:i + 1000].to(dev))).float().softmax(1).cpu()
-                               for i in range(0, len(pool), 1000)])
+        predict = model_predictor(self.model, dev)
+        probs = torch.cat([predict(pool[i:i + 1000]).softmax(1) for i in range(0, len(pool), 1000)])
         conf, label = probs.max(1)
         sure = conf >= cfg.threshold
         score = ctx.score_pool_labels
@@ -248,13 +247,7 @@ class FixMatch(Method):
         }
 
     def predictor(self):
-        model, dev = self.model, self.ctx.device
-
-        @torch.no_grad()
-        def predict(xb: torch.Tensor) -> torch.Tensor:
-            return model(to_input(xb.to(dev))).float().cpu()
-
-        return predict
+        return model_predictor(self.model, self.ctx.device)
 
     def details(self) -> dict:
         return dict(self.stats)
