@@ -219,7 +219,7 @@ def alive(pid: int) -> bool:
                                                  pytest.param(signal.SIGINT, True, 130, marks=pytest.mark.xfail(
                                                      strict=False, raises=subprocess.TimeoutExpired,
                                                      reason="known intermittent hang after Ctrl-C to the whole group "
-                                                            "(2 of 5 runs on 2026-11-27, also on an idle machine); "
+                                                            "(3 of 6 runs on 2026-11-27, twice on an idle machine); "
                                                             "under investigation, see the stop note"))])
 def test_parent_signalled_workers_die_records_kept(tmp_path, sig, to_group, code):
     """A worker stuck in a 120 s cell: the parent alone gets SIGTERM or SIGKILL, or the whole
