@@ -233,13 +233,22 @@ class ProcessExecutor(Executor):
 def _terminate_pool(pool: Any) -> None:
     """End a pool's workers now, then let its manager thread finish, so the pool's queues and their
     semaphores are closed before the interpreter exits (otherwise multiprocessing's resource
-    tracker prints "leaked semaphore objects" after Ctrl-C)."""
+    tracker prints "leaked semaphore objects" after Ctrl-C).
+
+    A worker killed while it was sending its result leaves half a message in the result pipe: the
+    manager thread then waits in ``recv()`` for the rest, and since the pool itself holds the pipe's
+    write end it waits for ever, and the interpreter with it (``concurrent.futures`` joins that
+    thread at exit; Ctrl-C hung this way after a cell had just finished). Closing that write end
+    once the workers are dead turns the wait into end-of-file: the thread sees a broken pool and ends.
+    """
     terminate = getattr(pool, "terminate_workers", None)  # Python >= 3.14; shuts the pool down
     if terminate is not None:
         terminate()
         return
-    # take the workers before shutdown(), which forgets them (pool._processes = None)
+    # take the workers, the manager thread and the queues first: shutdown() forgets them
     procs = list((getattr(pool, "_processes", None) or {}).values())
+    thread = getattr(pool, "_executor_manager_thread", None)
+    call_q, result_q = getattr(pool, "_call_queue", None), getattr(pool, "_result_queue", None)
     pool.shutdown(wait=False, cancel_futures=True)
     for proc in procs:
         proc.terminate()
@@ -248,10 +257,12 @@ def _terminate_pool(pool: Any) -> None:
         if proc.is_alive():
             proc.kill()
             proc.join(timeout=5)
-    thread = getattr(pool, "_executor_manager_thread", None)
+    writer = getattr(result_q, "_writer", None)
+    if writer is not None and not any(p.is_alive() for p in procs):
+        writer.close()  # the last write end: a recv() stuck on a half-sent result gets end-of-file
     if thread is not None:
         thread.join(timeout=10)  # it sees the dead workers, marks the pool broken, closes the queues
-    for q in (getattr(pool, "_call_queue", None), getattr(pool, "_result_queue", None)):
+    for q in (call_q, result_q):
         close = getattr(q, "close", None)
         if close is not None:
             try:

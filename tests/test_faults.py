@@ -216,11 +216,7 @@ def alive(pid: int) -> bool:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 @pytest.mark.parametrize("sig, to_group, code", [(signal.SIGTERM, False, 143), (signal.SIGKILL, False, -9),
-                                                 pytest.param(signal.SIGINT, True, 130, marks=pytest.mark.xfail(
-                                                     strict=False, raises=subprocess.TimeoutExpired,
-                                                     reason="known intermittent hang after Ctrl-C to the whole group "
-                                                            "(3 of 6 runs on 2026-11-27, twice on an idle machine); "
-                                                            "under investigation, see the stop note"))])
+                                                 (signal.SIGINT, True, 130)])
 def test_parent_signalled_workers_die_records_kept(tmp_path, sig, to_group, code):
     """A worker stuck in a 120 s cell: the parent alone gets SIGTERM or SIGKILL, or the whole
     group gets Ctrl-C. Workers must end with it; finished records stay; the user reads one line."""
@@ -240,6 +236,41 @@ def test_parent_signalled_workers_die_records_kept(tmp_path, sig, to_group, code
         assert "leaked semaphore" not in err
         msg = lines(err)
         assert len(msg) == 1 and msg[0].startswith("interrupted:") and "resume" in msg[0], msg
+
+
+HALF_SENT = """
+import os, struct, sys, time, multiprocessing as mp
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing.queues import SimpleQueue
+from bench.executors import _terminate_pool
+
+def half_send(mark):
+    import gc
+    q = next(o for o in gc.get_objects() if isinstance(o, SimpleQueue))  # this worker's result queue
+    os.write(q._writer.fileno(), struct.pack("!i", 1 << 20) + b"x" * 100)  # a 1 MiB result, cut short
+    open(mark, "w").close()
+    time.sleep(120)  # ended by _terminate_pool, as a worker killed while sending its result
+
+if __name__ == "__main__":
+    mark = sys.argv[1]
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn"))
+    pool.submit(half_send, mark)
+    while not os.path.exists(mark):
+        time.sleep(0.05)
+    _terminate_pool(pool)
+    print("ended", flush=True)
+"""
+
+
+def test_interrupt_while_a_worker_sends_its_result_exits(tmp_path):
+    """Ctrl-C hung for good (after "interrupted: ...") when it killed a worker that was sending a
+    finished cell's result: the pool's manager thread waited for the rest of the message and the
+    interpreter waited for that thread at exit. The pool must end and the process exit."""
+    script = tmp_path / "half_sent.py"
+    script.write_text(HALF_SENT)
+    p = subprocess.run([sys.executable, str(script), str(tmp_path / "mark")], capture_output=True, text=True,
+                       timeout=60, cwd=tmp_path)
+    assert p.returncode == 0 and p.stdout == "ended\n", p.stderr
 
 
 # --- 8: the same cell twice -----------------------------------------------------------------------
