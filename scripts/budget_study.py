@@ -10,6 +10,8 @@ method and shots, on development draws.
     # table + plot
     python scripts/budget_study.py table --suite budget-digits --results-dir results/protocol/records \
         --out results/protocol/budget-digits
+    # every candidate budget against every row of one or more such tables
+    python scripts/budget_study.py choose results/protocol/budget-digits.csv ...
 
 The table gives, per method and shots, the mean accuracy at each budget; ``*`` marks budgets
 within one paired standard error of that method's best budget (paired over seeds: the same
@@ -189,6 +191,35 @@ def plot(p: pd.DataFrame, path: Path) -> None:
     fig.savefig(path, dpi=130)
 
 
+def choose(args: argparse.Namespace) -> None:
+    """Every candidate budget against every row of the given study tables (``.csv`` from
+    ``table``): how many rows are on their plateau (within one paired SE of their best budget), the
+    largest and mean gap to a row's best, and each miss, marked *short* (the row's best is a larger
+    budget: it was still rising) or *past* (its best is smaller: it declines from there)."""
+    p = pd.concat([pd.read_csv(c) for c in args.csv], ignore_index=True)
+    rows = p.groupby(["dataset", "method", "shots"]).ngroups
+    out = ["### choosing the budget: every candidate against every row of the study", "",
+           "| budget | rows | on plateau | largest gap to the row's best | mean gap | misses (gap ± paired SE) |",
+           "|---:|---:|---:|---:|---:|---|"]
+    for steps, g in p.groupby("steps"):
+        if g.groupby(["dataset", "method", "shots"]).ngroups < rows:
+            continue  # a candidate must be measured on every row
+        miss = g[~g["on_plateau"]].sort_values("gap_to_best", ascending=False)
+        worst = g.loc[g["gap_to_best"].idxmax()]
+        desc = "; ".join(f"{r.dataset} {r.method} {r.shots}: {r.gap_to_best:.3f} ± {r.se:.3f} "
+                         f"({'short' if r.best_steps > steps else 'past'})" for r in miss.head(8).itertuples())
+        short = int((miss["best_steps"] > steps).sum())
+        desc += (f"; … {len(miss) - 8} more" if len(miss) > 8 else "") + (f" ({short} short, {len(miss) - short} past)"
+                                                                          if len(miss) else "")
+        out.append(f"| {steps} | {len(g)} | {int(g['on_plateau'].sum())} | {worst['gap_to_best']:.3f} "
+                   f"({worst['dataset']} {worst['method']} {worst['shots']}) | {g['gap_to_best'].mean():.4f} | "
+                   f"{desc or '—'} |")
+    text = "\n".join(out) + "\n"
+    if args.out:
+        Path(args.out).write_text(text)
+    print(text)
+
+
 def table(args: argparse.Namespace) -> None:
     p = plateau(load(args.results_dir, args.suite))
     out = Path(args.out)
@@ -213,6 +244,9 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("--seeds", default="1000, 1001, 1002, 1003, 1004")
     s.add_argument("--preset", default="quick")
     s.add_argument("--test-cap", type=int, default=0)
+    c = sub.add_parser("choose", help="every candidate budget against the rows of study tables (.csv)")
+    c.add_argument("csv", nargs="+", help="tables written by `table` (.csv)")
+    c.add_argument("--out", help="also write the Markdown table here")
     s.add_argument("--name", help="suite name (default: budget-DATASET)")
     s.add_argument("--per-budget", action="store_true", help="one variant per budget (the older, costlier form)")
     s.add_argument("--out", required=True)
@@ -222,7 +256,7 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--chosen", type=int, help="the chosen budget: accuracy there vs each method's best")
     t.add_argument("--out", required=True, help="path stem for .md, .csv, .png")
     args = ap.parse_args(argv)
-    {"suite": write_suite, "table": table}[args.cmd](args)
+    {"suite": write_suite, "table": table, "choose": choose}[args.cmd](args)
 
 
 if __name__ == "__main__":

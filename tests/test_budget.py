@@ -87,6 +87,24 @@ def test_plateau_marks_budgets_within_one_paired_se_of_the_best():
     assert not p.at[150, "on_plateau"] and p.at[1200, "on_plateau"]
 
 
+def test_choose_counts_plateau_rows_and_says_short_or_past(tmp_path, capsys):
+    """`choose` scores each budget measured on every row: rows on their plateau, the largest gap,
+    and each miss as short (still rising there) or past (declining from an earlier best)."""
+    def row(method, steps, mean, best, gap, se):
+        return {"dataset": "d", "method": method, "shots": 5, "steps": steps, "n": 5, "mean": mean,
+                "best_steps": best, "gap_to_best": gap, "se": se, "on_plateau": steps == best or gap <= se,
+                "total_s": 1.0}
+    pd.DataFrame([row("rising", 100, 0.70, 200, 0.05, 0.01), row("rising", 200, 0.75, 200, 0.0, 0.0),
+                  row("falling", 100, 0.80, 100, 0.0, 0.0), row("falling", 200, 0.78, 100, 0.02, 0.005),
+                  row("falling", 400, 0.77, 100, 0.03, 0.005)]).to_csv(tmp_path / "t.csv", index=False)
+    _study().main(["choose", str(tmp_path / "t.csv"), "--out", str(tmp_path / "c.md")])
+    lines = {ln.split("|")[1].strip(): ln for ln in (tmp_path / "c.md").read_text().splitlines() if ln.startswith("| ")}
+    assert "400" not in lines, "400 steps was not measured on every row"
+    assert "| 100 | 2 | 1 | 0.050 (d rising 5) |" in lines["100"] and "rising 5: 0.050 ± 0.010 (short)" in lines["100"]
+    assert "| 200 | 2 | 1 | 0.020 (d falling 5) |" in lines["200"] and "falling 5: 0.020 ± 0.005 (past)" in lines["200"]
+    assert capsys.readouterr().out.startswith("### choosing the budget")
+
+
 @pytest.mark.parametrize("method", ["baseline", "classic"])
 def test_the_learning_curve_equals_shorter_runs(method):
     """The accuracy a record's curve gives after k steps is what a run of k steps ends with, so a
