@@ -172,23 +172,27 @@ def plot(p: pd.DataFrame, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     shots = sorted(p["shots"].unique())
+    methods = list(dict.fromkeys(p["method"]))  # one colour per method in every panel, even where it has no row
+    cmap = plt.get_cmap("tab20" if len(methods) > 10 else "tab10")
+    colour = {m: cmap(i % cmap.N) for i, m in enumerate(methods)}
     fig, axes = plt.subplots(1, len(shots), figsize=(4.2 * len(shots), 3.6), squeeze=False)
     for ax, k in zip(axes[0], shots, strict=True):
         for m, g in p[p["shots"] == k].groupby("method", sort=False):
             g = g.sort_values("steps")
-            line = ax.plot(g["steps"], g["mean"], marker="o", ms=3, label=m)[0]
+            ax.plot(g["steps"], g["mean"], marker="o", ms=3, color=colour[m])
             on = g[g["on_plateau"]]
-            ax.scatter(on["steps"], on["mean"], s=40, facecolors="none", edgecolors=line.get_color())
+            ax.scatter(on["steps"], on["mean"], s=40, facecolors="none", edgecolors=colour[m])
         ax.set_xscale("log", base=2)
         ax.set_xticks(sorted(p["steps"].unique()), [str(s) for s in sorted(p["steps"].unique())], fontsize=7)
         ax.set_title(f"{p['dataset'].iat[0]}, {k} shots")
         ax.set_xlabel("classifier steps")
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("test accuracy (mean over dev seeds)")
-    axes[0][-1].legend(fontsize=7, loc="best")
+    handles = [plt.Line2D([], [], color=colour[m], marker="o", ms=3, label=m) for m in methods]
+    fig.legend(handles=handles, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.suptitle("open circles: within one paired SE of the method's best budget", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=130)
+    fig.savefig(path, dpi=130, bbox_inches="tight")
 
 
 def choose(args: argparse.Namespace) -> None:
