@@ -195,12 +195,19 @@ def plot(p: pd.DataFrame, path: Path) -> None:
     fig.savefig(path, dpi=130, bbox_inches="tight")
 
 
+#: rows with fewer seeds than this are left out of ``choose`` (still running)
+MIN_SEEDS = 3
+
+
 def choose(args: argparse.Namespace) -> None:
     """Every candidate budget against every row of the given study tables (``.csv`` from
     ``table``): how many rows are on their plateau (within one paired SE of their best budget), the
     largest and mean gap to a row's best, and each miss, marked *short* (the row's best is a larger
     budget: it was still rising) or *past* (its best is smaller: it declines from there)."""
     p = pd.concat([pd.read_csv(c) for c in args.csv], ignore_index=True)
+    few = p.groupby(["dataset", "method", "shots"])["n"].transform("max") < MIN_SEEDS
+    left_out = sorted({f"{r.dataset} {r.method} {r.shots}" for r in p[few].itertuples()})
+    p = p[~few]  # a row still being run: its paired SE is missing or rests on too few draws
     rows = p.groupby(["dataset", "method", "shots"]).ngroups
     out = ["### choosing the budget: every candidate against every row of the study", "",
            "| budget | rows | on plateau | largest gap to the row's best | mean gap | misses (gap ± paired SE) |",
@@ -218,6 +225,8 @@ def choose(args: argparse.Namespace) -> None:
         out.append(f"| {steps} | {len(g)} | {int(g['on_plateau'].sum())} | {worst['gap_to_best']:.3f} "
                    f"({worst['dataset']} {worst['method']} {worst['shots']}) | {g['gap_to_best'].mean():.4f} | "
                    f"{desc or '—'} |")
+    if left_out:
+        out += ["", f"Left out (fewer than {MIN_SEEDS} seeds so far): {', '.join(left_out)}."]
     text = "\n".join(out) + "\n"
     if args.out:
         Path(args.out).write_text(text)

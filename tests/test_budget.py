@@ -96,12 +96,15 @@ def test_choose_counts_plateau_rows_and_says_short_or_past(tmp_path, capsys):
                 "total_s": 1.0}
     pd.DataFrame([row("rising", 100, 0.70, 200, 0.05, 0.01), row("rising", 200, 0.75, 200, 0.0, 0.0),
                   row("falling", 100, 0.80, 100, 0.0, 0.0), row("falling", 200, 0.78, 100, 0.02, 0.005),
-                  row("falling", 400, 0.77, 100, 0.03, 0.005)]).to_csv(tmp_path / "t.csv", index=False)
+                  row("falling", 400, 0.77, 100, 0.03, 0.005),
+                  {**row("running", 100, 0.5, 100, 0.0, float("nan")), "n": 1},
+                  {**row("running", 200, 0.4, 100, 0.1, float("nan")), "n": 1}]).to_csv(tmp_path / "t.csv", index=False)
     _study().main(["choose", str(tmp_path / "t.csv"), "--out", str(tmp_path / "c.md")])
     lines = {ln.split("|")[1].strip(): ln for ln in (tmp_path / "c.md").read_text().splitlines() if ln.startswith("| ")}
     assert "400" not in lines, "400 steps was not measured on every row"
     assert "| 100 | 2 | 1 | 0.050 (d rising 5) |" in lines["100"] and "rising 5: 0.050 ± 0.010 (short)" in lines["100"]
     assert "| 200 | 2 | 1 | 0.020 (d falling 5) |" in lines["200"] and "falling 5: 0.020 ± 0.005 (past)" in lines["200"]
+    assert "Left out (fewer than 3 seeds so far): d running 5." in (tmp_path / "c.md").read_text()
     assert capsys.readouterr().out.startswith("### choosing the budget")
 
 
