@@ -194,10 +194,13 @@ def bench_process(tmp: Path, log: Path, *extra: str, fit_s: float = 0.0) -> subp
                      f'[method_overrides.fault-probe]\nlog = "{log}"\nfit_s = {fit_s}\n')
     code = "import sys, fault_probe; from bench.cli import main; sys.exit(main(sys.argv[1:]))"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
+    # Ctrl-C at its default, as in a terminal: a test run started in the background (`cmd &`, nohup,
+    # some CI runners) ignores SIGINT, the child would inherit that and Python would leave it ignored
     return subprocess.Popen(
         [sys.executable, "-c", code, "run", "--suite", str(suite), "--results-dir", str(tmp / "res"),
          "--reports-dir", str(tmp / "rep"), "--data-root", str(tmp / "data"), *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def wait_for(cond, timeout: float = 240.0) -> None:
