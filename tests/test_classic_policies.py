@@ -43,3 +43,17 @@ def test_policies_ship_as_variants():
     assert {"light", "trivialaugment", "randaugment", "autoaugment"} <= set(METHODS.get("classic").variants)
     v = resolve_variant("classic@randaugment")
     assert (v.base, v.settings, v.source) == ("classic", {"policy": "randaugment"}, "built-in")
+
+
+def test_fashion_family_policy_is_randaugment():
+    """The recalibrated fashion policy (version 3) is torchvision's RandAugment: the same seed gives
+    the same batch through ``fashion`` and ``randaugment``; handwriting stays affine (kornia)."""
+    x = torch.randint(0, 256, (16, 1, 28, 28), generator=torch.Generator().manual_seed(1), dtype=torch.uint8)
+    fashion = build_policy("fashion", ClassicConfig(), (1, 28, 28), "fashion")
+    assert isinstance(fashion.transform, TORCHVISION["randaugment"])
+    torch.manual_seed(3)
+    a = apply_policy(fashion, x)
+    torch.manual_seed(3)
+    b = apply_policy(build_policy("randaugment", ClassicConfig(), (1, 28, 28), "fashion"), x)
+    assert torch.equal(a, b) and not torch.equal(a, x)
+    assert not hasattr(build_policy("handwriting", ClassicConfig(), (1, 28, 28), "handwriting"), "transform")
