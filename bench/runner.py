@@ -17,7 +17,7 @@ import re
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from bench.cell_checks import check_classifier_finite, check_generated, check_not_collapsed, pool_label_scorer
 from bench.context import MethodContext, RunOptions  # re-exported: callers import both from here
 from bench.datasets import ImageDataset, load_dataset
 from bench.environment import PeakMemory, environment
@@ -37,7 +38,7 @@ from bench.nets import count_parameters
 from bench.schema import SCHEMA_VERSION
 from bench.store import DONE, Claim, ResultStore, stable_hash
 from bench.suite import Cell, Suite, split_variant
-from bench.tasks import FewShotTask, derive_seed, draw_task
+from bench.tasks import derive_seed, draw_task
 from bench.training import (
     classifier_config,
     classifier_key,
@@ -89,44 +90,6 @@ def record_path(store: ResultStore, cell: Cell, ds: ImageDataset, amp: bool = Fa
     return store.path_for(cell.suite, ds.name, cell.method, cell.shots, cell.seed, cell_key(cell, ds, amp)[0])
 
 
-def _check_generated(x: Any, y: Any, task: FewShotTask) -> None:
-    ds = task.dataset
-    if not (isinstance(x, torch.Tensor) and x.dtype == torch.uint8 and tuple(x.shape[1:]) == ds.image_shape):
-        raise BenchError(f"generate() must return uint8 images of shape N×{'×'.join(map(str, ds.image_shape))}, "
-                         f"got {getattr(x, 'dtype', type(x))} {tuple(getattr(x, 'shape', ()))}")
-    if not (isinstance(y, torch.Tensor) and y.shape == (len(x),) and y.dtype == torch.int64
-            and (len(y) == 0 or (int(y.min()) >= 0 and int(y.max()) < ds.num_classes))):
-        raise BenchError("generate() must return int64 labels in [0, num_classes), one per image")
-
-
-def _check_not_collapsed(x: torch.Tensor, caps: Any) -> None:
-    """Every generated image identical (a saturated generator): nothing to learn from, and image
-    metrics of a single point are meaningless."""
-    if not caps.returns_real_images and len(x) > 1 and bool((x == x[0]).all()):
-        raise Diverged(f"all {len(x)} generated images are identical (the generator collapsed or saturated); "
-                       "lower the learning rate")
-
-
-def _check_classifier_finite(trained: dict[str, float], model: torch.nn.Module) -> None:
-    loss = trained.get("final_loss", 0.0)
-    if not np.isfinite(loss) or not all(torch.isfinite(p).all() for p in model.parameters()):
-        raise Diverged(f"the downstream classifier diverged (final loss {loss:g}, or non-finite weights); "
-                       "lower the classifier's lr")
-
-
-def pool_label_scorer(task: FewShotTask) -> Callable[[torch.Tensor, torch.Tensor], float]:
-    """Accuracy of labels for pool positions against the hidden truth (the only way a method
-    can learn how good its pseudo-labels were; it never sees the labels themselves)."""
-    hidden = task.pool_y_hidden
-
-    def score(pool_positions: torch.Tensor, labels: torch.Tensor) -> float:
-        if len(pool_positions) == 0:
-            return float("nan")
-        return float((hidden[pool_positions.long()] == labels.long()).float().mean())
-
-    return score
-
-
 def run_cell(cell: Cell, options: RunOptions, path: Path | None = None) -> dict[str, Any]:
     """Run one cell and return its record; an exception inside becomes a ``failed`` record.
 
@@ -170,8 +133,8 @@ def run_cell(cell: Cell, options: RunOptions, path: Path | None = None) -> dict[
             if caps.generates:
                 t = time.perf_counter()
                 extra = method.generate(config.n_per_class)
-                _check_generated(*extra, task)
-                _check_not_collapsed(extra[0], caps)
+                check_generated(*extra, task)
+                check_not_collapsed(extra[0], caps)
                 timings["generate_s"] = time.perf_counter() - t
 
             if caps.own_classifier:
@@ -193,7 +156,7 @@ def run_cell(cell: Cell, options: RunOptions, path: Path | None = None) -> dict[
                                               clf_cfg.eval_batch_size)["accuracy"]) if clf_cfg.checkpoints else None,
                 )
                 timings["train_s"] = time.perf_counter() - t
-                _check_classifier_finite(trained, model)
+                check_classifier_finite(trained, model)
                 cost["classifier_trainable_params"] = count_parameters(model)  # after any freezing
                 details["classifier_steps"] = trained["steps"]
                 if clf_cfg.checkpoints:  # test accuracy after k steps; the last point is the record's own

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import torch
 
+from bench.cell_checks import pool_label_scorer
 from bench.method import METHODS, FitData
-from bench.runner import MethodContext, pool_label_scorer, run_cell
+from bench.runner import MethodContext, run_cell
 from bench.suite import Cell
 from bench.tasks import draw_task
 from bench.training import classifier_config

@@ -10,10 +10,11 @@ from bench.methods.ssl_gan import discriminator_loss, lr_factor
 from bench.methods.ssl_vae import unlabelled_loss
 from torch.distributions import Bernoulli, Categorical, Normal, kl_divergence
 
+from bench.cell_checks import pool_label_scorer
 from bench.errors import BenchError
 from bench.method import METHODS, FitData
 from bench.nets import VAEM2
-from bench.runner import MethodContext, pool_label_scorer
+from bench.runner import MethodContext
 from bench.tasks import draw_task
 from bench.training import classifier_config
 
