@@ -96,6 +96,16 @@ class MethodContext:
         pos = torch.randperm(n_pool, generator=gen)
         return pos[:pool_size] if 0 < pool_size < len(pos) else pos
 
+    def draw_pool(self, n_pool: int, pool_size: int, needs: str | None = None) -> tuple[torch.Generator, torch.Tensor]:
+        """A generator seeded with the method's seed and the pool positions drawn from it
+        (:meth:`pool_positions`); the method goes on drawing from the same generator. ``needs``: the
+        name of a method that cannot work without unlabelled images, refused on an empty pool."""
+        gen = torch.Generator().manual_seed(self.seed)
+        pos = self.pool_positions(n_pool, pool_size, gen)
+        if needs and len(pos) == 0:
+            raise BenchError(f"{needs}: the unlabelled pool is empty; it needs unlabelled images")
+        return gen, pos
+
     @torch.no_grad()
     def pool_label_accuracy(self, predict: Callable[[torch.Tensor], torch.Tensor], pool: torch.Tensor,
                             pos: torch.Tensor, batch: int = 1000) -> float | None:

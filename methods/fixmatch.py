@@ -170,8 +170,7 @@ class FixMatch(Method):
 
     def fit(self, data: FitData) -> None:
         cfg, ctx = self.config, self.ctx
-        gen = torch.Generator().manual_seed(ctx.seed)
-        pos = ctx.pool_positions(len(data.pool_x), cfg.pool_size, gen)
+        gen, pos = ctx.draw_pool(len(data.pool_x), cfg.pool_size, needs="fixmatch")
         pool = data.pool_x[pos]
         flip = data.family in FLIPS
         strong = StrongAugment(cfg.magnitude, cfg.cutout)

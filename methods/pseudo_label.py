@@ -93,8 +93,7 @@ class PseudoLabel(Method):
 
     def fit(self, data: FitData) -> None:
         cfg, ctx = self.config, self.ctx
-        gen = torch.Generator().manual_seed(ctx.seed)
-        pos = ctx.pool_positions(len(data.pool_x), cfg.pool_size, gen)
+        gen, pos = ctx.draw_pool(len(data.pool_x), cfg.pool_size)
         pool = data.pool_x[pos]
         self.x, self.y, self.num_classes = data.x, data.y, data.num_classes
         self.kept_x, self.kept_y, self.kept_pos = pool[:0], data.y[:0], pos[:0]

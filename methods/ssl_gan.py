@@ -139,10 +139,7 @@ class SSLGAN(Method):
 
     def fit(self, data: FitData) -> None:
         cfg, ctx, dev = self.config, self.ctx, self.ctx.device
-        gen = torch.Generator().manual_seed(ctx.seed)
-        pos = ctx.pool_positions(len(data.pool_x), cfg.pool_size, gen)
-        if len(pos) == 0:
-            raise BenchError("ssl-gan: the unlabelled pool is empty; it needs unlabelled images")
+        gen, pos = ctx.draw_pool(len(data.pool_x), cfg.pool_size, needs="ssl-gan")
         pool = data.pool_x[pos]
         with torch.random.fork_rng(devices=[]):  # initial weights depend on ctx.seed only
             torch.manual_seed(ctx.seed)

@@ -129,10 +129,7 @@ class SSLVAE(Method):
 
     def fit(self, data: FitData) -> None:
         cfg, ctx, dev = self.config, self.ctx, self.ctx.device
-        gen = torch.Generator().manual_seed(ctx.seed)
-        pos = ctx.pool_positions(len(data.pool_x), cfg.pool_size, gen)
-        if len(pos) == 0:
-            raise BenchError("ssl-vae: the unlabelled pool is empty; it needs unlabelled images")
+        gen, pos = ctx.draw_pool(len(data.pool_x), cfg.pool_size, needs="ssl-vae")
         x_lab, x_unl = data.x.flatten(1).float() / 255, data.pool_x[pos].flatten(1).float() / 255
         self.m1_model, self.keep, self.stats = None, None, {"pool_images": len(pos)}
         if cfg.m1:

@@ -121,3 +121,13 @@ def test_ssl_gan_loss_is_the_paper_k_plus_one_loss():
 def test_non_finite_loss_raises_a_clear_error(name, digits, options):
     with pytest.raises(BenchError, match=rf"^{name}: the .* loss became (nan|inf|-inf) at step \d+; lower lr"):
         fit(name, digits, options, lr=1e30, steps=20)
+
+
+@pytest.mark.parametrize("name", ["ssl-gan", "ssl-vae", "fixmatch"])
+def test_empty_pool_refused_in_one_line(name, digits, options):
+    cls = METHODS.get(name)
+    task = draw_task(digits, 2, 1000)
+    ctx = MethodContext(torch.device("cpu"), 0, digits.image_shape, 10, classifier_config("tiny"), options, digits)
+    m = cls(cls.make_config("tiny", {}), ctx)
+    with pytest.raises(BenchError, match=rf"^{name}: the unlabelled pool is empty; it needs unlabelled images$"):
+        m.fit(FitData(task.x, task.y, digits.classes, digits.image_shape, digits.family, pool_x=task.pool_x[:0]))
