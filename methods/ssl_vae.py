@@ -126,6 +126,10 @@ class SSLVAE(Method):
         "standard": {"steps": 2000, "batch_size": 64, "lr": 1e-3},
     }
     capabilities = Capabilities(uses_pool=True, own_classifier=True)
+    tuned_on = {"quick": {"seeds": [1000, 1000], "date": "2026-11-27",
+                          "evidence": "digits 10 shots: lr, widths and latent size (comment at the presets)"},
+                "standard": {"seeds": [1000, 1000], "date": "2026-11-27",
+                             "evidence": "Fashion-MNIST 10 shots, test_cap 2000: lr (comment at the presets)"}}
 
     def fit(self, data: FitData) -> None:
         cfg, ctx, dev = self.config, self.ctx, self.ctx.device
