@@ -65,6 +65,8 @@ class Finetune(Method):
     Config = FinetuneConfig
     presets = {k: {**v, "mode": "full"} for k, v in PRESETS.items()}
     capabilities = Capabilities(uses_source=True)
+    tuned_on = {"standard": {"seeds": [1000, 1004], "date": "2026-11-27",
+                             "evidence": "results/protocol/sensitivity-digits.md (protocol-digits.toml): pretrain_steps 1000/9000; no variant beat the default, default kept"}}
     auto_sources = AUTO_SOURCES  # read by bench.sources.check_source before any cell runs
 
     def source_model(self, image_shape: tuple[int, int, int]) -> tuple:

@@ -19,3 +19,5 @@ from bench.method import register_method
 @register_method("gan")
 class GAN(GANMethod):
     version = "1"
+    tuned_on = {"standard": {"seeds": [1000, 1004], "date": "2026-11-27",
+                             "evidence": "results/protocol/sensitivity-digits.md (protocol-digits.toml): real_fraction 0.25/0.75, n_per_class 500; no variant beat the default, default kept"}}

@@ -90,6 +90,8 @@ class PseudoLabel(Method):
         "standard": {"n_per_class": 500, "rounds": 3, "pool_size": 20000},
     }
     capabilities = Capabilities(generates=True, uses_pool=True, returns_real_images=True)
+    tuned_on = {"standard": {"seeds": [1000, 1004], "date": "2026-11-27",
+                             "evidence": "results/protocol/sensitivity-digits.md (protocol-digits.toml): threshold 0.8/0.97; no variant beat the default, default kept"}}
 
     def fit(self, data: FitData) -> None:
         cfg, ctx = self.config, self.ctx

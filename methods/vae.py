@@ -49,6 +49,8 @@ class VAE(Method):
     version = "1"
     Config = VAEConfig
     capabilities = Capabilities(generates=True)
+    tuned_on = {"standard": {"seeds": [1000, 1004], "date": "2026-11-27",
+                             "evidence": "results/protocol/sensitivity-digits.md (protocol-digits.toml): real_fraction 0.25/0.75, n_per_class 500; no variant beat the default, default kept"}}
     presets = {
         "tiny": {"steps": 4, "batch_size": 16, "width": 8, "z_dim": 4, "n_per_class": 10},
         "quick": {"steps": 400, "width": 16},

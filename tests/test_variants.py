@@ -162,3 +162,20 @@ def test_builtin_variant_from_the_command_line(tmp_path):
 
     rec = next(r for r in ResultStore(tmp_path / "res").records() if r["method"].get("variant"))
     assert rec["method"]["config"]["policy"] == "light" and rec["details"]["policy"] == "light"
+
+
+def test_builtin_presets_were_tuned_only_on_development_draws():
+    """Every built-in method's tuned_on names a seed range disjoint from the seeds every built-in
+    suite reports (so check_tuned_seeds lets each of them run), with its evidence."""
+    from bench.suite import builtin_suites
+
+    tuned = {(name, preset): t for name in METHODS.names() for preset, t in METHODS.get(name).tuned_on.items()}
+    assert {("classic", "standard"), ("fixmatch", "standard"), ("gan", "standard")} <= set(tuned)
+    for (name, preset), t in tuned.items():
+        lo, hi = t["seeds"]
+        assert 1000 <= lo <= hi and t["evidence"] and t["date"], (name, preset, t)
+    for suite in builtin_suites():
+        s = load_suite(suite)
+        s = s.with_overrides(methods=list(resolve_methods(s.methods, s)))  # "all" expanded, as bench run does
+        assert not s.development and max(s.seeds) < 1000, suite
+        check_tuned_seeds(s)  # raises if a reported seed was a tuning draw
