@@ -152,8 +152,10 @@ def paired_tables(df: pd.DataFrame, metric: str = "accuracy", baseline: str = "b
                         mark = "↑" if (r["diff"] > 0) == bool(higher) else "↓"
                 row.append(Cell(txt, marks=mark))
             rows.append(row)
-        n = int(p["n_pairs"].max())
-        note = (f"Mean paired difference to `{baseline}` over n = {n} shared seed(s) (same labelled set per seed) "
+        lo, hi = int(p["n_pairs"].min()), int(p["n_pairs"].max())
+        n = (f"n = {hi} shared seed(s)" if lo == hi else
+             f"n = {lo}–{hi} shared seeds (per cell: fewer where a method has not finished every seed)")
+        note = (f"Mean paired difference to `{baseline}` over {n} (same labelled set per seed) "
                 f"± 95 % CI (t); p: two-sided paired t-test (scipy.stats.ttest_rel), Holm-adjusted across the "
                 f"methods of each column; ↑/↓: significantly better/worse than `{baseline}` at α = {alpha}. "
                 + MDE_NOTE)

@@ -160,6 +160,12 @@ def test_paired_table_against_hand_computed_differences():
     assert md.index("#### d: Test accuracy") < md.index("#### d: gain over baseline, test accuracy")
     assert md.count("| *MDE (α = 0.05, power 0.8)* |") == 2
     assert leaderboard(df.drop(columns=["accuracy"])).startswith("(no finished records")
+    assert "over n = 4 shared seed(s)" in t.note
+    # a method with fewer finished seeds: the note gives the range, not the largest n alone
+    more = pd.concat([df, df[df["method"] == "my_method"].assign(method="other")])
+    more = more[~((more["method"] == "other") & (more["seed"] == 3))]
+    (t,) = paired_tables(more, "accuracy")
+    assert "over n = 3–4 shared seeds (per cell: fewer where a method has not finished every seed)" in t.note
 
 
 @pytest.mark.slow
