@@ -9,7 +9,7 @@ written into every record.
 
 * ``handwriting`` (digits, MNIST, KMNIST): small affine (rotation 10°, translation 0.1, scale
   0.1). Never flipped — a flipped 2 or 7 is not a 2 or 7. Its strength was checked on development
-  draws: half of it loses the whole gain on 8×8 digits, double it adds nothing.
+  draws: half of it loses the whole gain on 8×8 digits, a stronger one adds nothing.
 * ``fashion`` (Fashion-MNIST): torchvision's ``RandAugment`` (2 ops, magnitude 9), chosen on
   development draws (seeds 1000-1004, results/protocol/README.md) among the geometric policies
   (version 2's affine + crop + flip, and ``light``) and the three torchvision policies: the
