@@ -6,9 +6,10 @@ its weights are thinned while it trains (``on_classifier_step``):
 1. Dense training for the first ``start_fraction`` of the steps (t₀).
 2. ``prune_events`` pruning events, evenly spaced from t₀ to t₁ (``end_fraction`` of the steps),
    on the cubic schedule of Zhu & Gupta (2017): after event k of n the sparsity is
-   ``s·(1 − (1 − k/n)³)``, reaching the target ``sparsity`` s at t₁. Each event is
-   ``torch.nn.utils.prune.global_unstructured`` with ``L1Unstructured`` over the weights of every
-   ``Conv2d`` and ``Linear`` layer together (biases stay dense), pruning exactly
+   ``s·(1 − (1 − k/n)³)``, reaching the target ``sparsity`` s at t₁. Each event is global L1
+   magnitude pruning (what ``torch.nn.utils.prune.global_unstructured`` with ``L1Unstructured``
+   computes, masks applied with ``torch.nn.utils.prune``; see :meth:`Prune.prune_globally`) over
+   the weights of every ``Conv2d`` and ``Linear`` layer together (biases stay dense), pruning exactly
    ``round(target·N) − already pruned`` of the N weights, so the final sparsity is exactly
    ``round(s·N) / N``. Masked weights stay zero; the others keep training.
 3. Fine-tuning with the masks fixed for the rest of the budget.
@@ -147,8 +148,32 @@ class Prune(Method):
             return
         done = sum(int((m.weight_mask == 0).sum()) for m, _ in self.params if torch_prune.is_pruned(m))
         if target > done:
-            torch_prune.global_unstructured(self.params, pruning_method=torch_prune.L1Unstructured, amount=target - done)
+            self.prune_globally(target - done)
         self.events.append({"step": step, "sparsity": round(target / self.n_weights, 5)})
+
+    def prune_globally(self, amount: int) -> None:
+        """Zero the ``amount`` smallest-magnitude weights still unpruned, over all layers together.
+
+        This is what ``torch_prune.global_unstructured(..., L1Unstructured, amount)`` computes
+        (the same scores, the same ``topk`` over the unmasked entries, the same per-layer
+        ``custom_from_mask``), written out because torch's version flattens each weight with
+        ``view(-1)``, which fails on the channels-last conv weights the classifier uses at 28×28.
+        ``reshape(-1)`` reads every weight in the same logical order, so the masks are identical
+        wherever torch's call worked (a test compares the two on a contiguous model).
+        """
+        with torch.no_grad():
+            scores = torch.cat([m.weight.detach().reshape(-1).abs() for m, _ in self.params])
+            mask = torch.cat([(m.weight_mask if torch_prune.is_pruned(m) else torch.ones_like(m.weight))
+                              .detach().reshape(-1) for m, _ in self.params])
+            alive = (mask == 1).nonzero().squeeze(1)
+            drop = torch.topk(scores[alive], k=amount, largest=False).indices
+            mask[alive[drop]] = 0
+            pointer = 0
+            for m, _ in self.params:
+                n = m.weight.numel()
+                part = mask[pointer:pointer + n].reshape(m.weight.shape)
+                torch_prune.custom_from_mask(m, "weight", part)
+                pointer += n
 
     def details(self) -> dict:
         if self.model is None:

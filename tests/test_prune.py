@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch.nn.utils import prune as torch_prune
 
 from bench.errors import BenchError
 from bench.method import METHODS
@@ -87,6 +88,44 @@ def test_sparse_file_reads_back_to_the_pruned_model(options, digits):
     # model computes weight_orig * mask in another memory layout than the reloaded channels-last one
     assert torch.allclose(scored, model_predictor(fresh, torch.device("cpu"))(x), rtol=0, atol=1e-5)
     assert sum(int((v == 0).sum()) for k, v in back.items() if k in keys) == d["pruned_weights"]
+
+
+def test_prunes_the_channels_last_28x28_classifier(options, require_fashion_mnist):
+    """At 28×28 the classifier's second conv weight is channels-last and not viewable as a vector,
+    which torch's own ``global_unstructured`` needs; the method must still reach its exact target."""
+    rec = run_cell(Cell("prune", "fashion-mnist", "prune", 1, 0, "tiny", {"sparsity": 0.8}, "tiny", {}, 200), options)
+    assert rec["status"] == "ok", rec["error"]
+    d = rec["details"]
+    assert d["pruned_weights"] == round(0.8 * d["prunable_weights"])
+
+
+def test_global_masks_equal_torchs_global_unstructured(digits):
+    """Where torch's ``global_unstructured`` works (contiguous weights), the method's own global
+    magnitude pruning gives the very same masks, event after event."""
+    from bench.methods.prune import prunable
+
+    from bench.nets import SmallCNN
+
+    torch.manual_seed(0)
+    ours = SmallCNN((1, 28, 28), 10, width=8, dropout=0.0)  # contiguous: torch's call works on it
+    theirs = SmallCNN((1, 28, 28), 10, width=8, dropout=0.0)
+    theirs.load_state_dict(ours.state_dict())
+    cls = METHODS.get("prune")
+    ctx = MethodContext(torch.device("cpu"), 0, (1, 28, 28), 10, classifier_config("tiny"), None, digits)
+    m = cls(cls.make_config("tiny"), ctx)
+    m.params = prunable(ours)
+    n = sum(w.weight.numel() for w, _ in m.params)
+    for amount in (n // 10, n // 5, n // 3):
+        m.prune_globally(amount)
+        torch_prune.global_unstructured(prunable(theirs), pruning_method=torch_prune.L1Unstructured, amount=amount)
+        with torch.no_grad():  # the kept weights move between events, as in training
+            for a, b in zip(ours.parameters(), theirs.parameters(), strict=True):
+                noise = torch.randn_like(a) * 0.05
+                a.add_(noise)
+                b.add_(noise)
+    masks = [(a.weight_mask, b.weight_mask) for (a, _), (b, _) in zip(m.params, prunable(theirs), strict=True)]
+    assert all(torch.equal(a, b) for a, b in masks)
+    assert sum(int((a == 0).sum()) for a, _ in masks) == n // 10 + n // 5 + n // 3
 
 
 @pytest.mark.parametrize("overrides, words", [
