@@ -76,6 +76,36 @@ def test_generated_images_shape_dtype_labels(name, options, digits, request):
     assert y.dtype == torch.int64 and sorted(torch.bincount(y, minlength=10).tolist()) == [3] * 10
 
 
+@pytest.mark.parametrize("name", ALL)
+def test_runs_on_28x28_images(name, options, require_fashion_mnist):
+    """The contract above runs on 8×8 digits, where the classifier's only conv has one input
+    channel; at 28×28 the classifier has deeper, channels-last weights and the methods' own networks
+    other shapes (``prune`` once failed only there). Every method fits at 28×28; those whose images
+    feed the classifier directly run the whole cell, the generators produce labelled 28×28 images
+    (their image metrics need the Fashion-MNIST reference classifier, too slow to build here)."""
+    from bench.datasets import load_dataset
+    from bench.method import FitData
+    from bench.runner import MethodContext
+    from bench.training import classifier_config
+
+    cls = METHODS.get(name)
+    caps = cls.capabilities
+    if not caps.generates or caps.returns_real_images:
+        rec = run_cell(Cell("contract", "fashion-mnist", name, 1, 0, "tiny", {}, "tiny", {}, 200), options)
+        assert rec["status"] == "ok", rec["error"] and rec["error"]["traceback"]
+        assert 0.0 <= rec["metrics"]["accuracy"] <= 1.0
+        return
+    ds = load_dataset("fashion-mnist", options.data_root)
+    task = draw_task(ds, 1, 0)
+    ctx = MethodContext(torch.device("cpu"), 0, ds.image_shape, 10, classifier_config("tiny"), options, ds)
+    m = cls(cls.make_config("tiny"), ctx)
+    m.fit(FitData(task.x, task.y, ds.classes, ds.image_shape, ds.family,
+                  pool_x=task.pool_x if caps.uses_pool else None))
+    x, y = m.generate(2)
+    assert x.dtype == torch.uint8 and tuple(x.shape) == (20, 1, 28, 28)
+    assert sorted(torch.bincount(y, minlength=10).tolist()) == [2] * 10
+
+
 @pytest.mark.parametrize("name", [n for n in ALL if METHODS.get(n).augment_labelled is not None])
 def test_label_aware_hook_outputs(name, options, digits):
     """augment_labelled: images of the batch's shape (uint8, or float in [0, 1]), targets that are
