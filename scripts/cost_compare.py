@@ -1,0 +1,116 @@
+"""Cost of a run per method family, beside another run's (issue 16, item 5).
+
+    python scripts/cost_compare.py results/reference-run/standard results/reference/records/standard \
+        --labels "4800 steps, 5 seeds" "300 steps, 3 seeds" --out results/reference/cost.md
+
+For each run: cells, cell-seconds (each record's ``timings.total_s``, summed), seconds per cell,
+the share of the run, and the phases (method fit, classifier training, image metrics); and the
+busy wall time: the union of the records' [started_at, finished_at] intervals, so pauses between
+sessions do not count. Only ``ok`` records count. Runs on different hosts are not comparable in
+absolute seconds (hosts of one VM type differ several-fold); the per-cell shares within a run are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from datetime import datetime
+from pathlib import Path
+
+FAMILIES = {  # row label → family; a method not listed is its own family
+    "baseline": "baseline",
+    "classic": "classic (every policy)",
+    "mixup": "label mixing (mixup, cutmix, paste)", "cutmix": "label mixing (mixup, cutmix, paste)",
+    "paste": "label mixing (mixup, cutmix, paste)",
+    "gan": "GANs (gan, lrgan, diffaug-gan, transfer-gan)", "lrgan": "GANs (gan, lrgan, diffaug-gan, transfer-gan)",
+    "diffaug-gan": "GANs (gan, lrgan, diffaug-gan, transfer-gan)",
+    "transfer-gan": "GANs (gan, lrgan, diffaug-gan, transfer-gan)",
+    "vae": "vae, gmm", "gmm": "vae, gmm",
+    "ae-pretrain": "pretraining (ae-pretrain, finetune, finetune-head)",
+    "finetune": "pretraining (ae-pretrain, finetune, finetune-head)",
+    "finetune-head": "pretraining (ae-pretrain, finetune, finetune-head)",
+    "pseudo-label": "semi-supervised (pseudo-label, fixmatch)", "fixmatch": "semi-supervised (pseudo-label, fixmatch)",
+    "ssl-gan": "generative semi-supervised (ssl-gan, ssl-vae)", "ssl-vae": "generative semi-supervised (ssl-gan, ssl-vae)",
+    "prune": "compression (prune, distill-quant)", "distill-quant": "compression (prune, distill-quant)",
+}
+PHASES = ("fit_s", "train_s", "metrics_s")
+
+
+def load(folder: Path) -> list[dict]:
+    out = []
+    for f in sorted(folder.rglob("*.json")):
+        r = json.loads(f.read_text())
+        if r.get("status") == "ok":
+            out.append(r)
+    return out
+
+
+def row_label(r: dict) -> str:
+    return r["method"].get("label") or r["method"]["name"]
+
+
+def busy_wall(records: list[dict]) -> float:
+    spans = sorted((datetime.fromisoformat(r["started_at"]), datetime.fromisoformat(r["finished_at"])) for r in records)
+    total, cur_start, cur_end = 0.0, None, None
+    for a, b in spans:
+        if cur_end is None or a > cur_end:
+            if cur_end is not None:
+                total += (cur_end - cur_start).total_seconds()
+            cur_start, cur_end = a, b
+        else:
+            cur_end = max(cur_end, b)
+    if cur_end is not None:
+        total += (cur_end - cur_start).total_seconds()
+    return total
+
+
+def summarise(records: list[dict]) -> dict[str, dict]:
+    fam: dict[str, dict] = defaultdict(lambda: {"cells": 0, "s": 0.0, **{p: 0.0 for p in PHASES}})
+    for r in records:
+        name = r["method"]["name"]
+        d = fam[FAMILIES.get(name, name)]
+        d["cells"] += 1
+        d["s"] += r["timings"]["total_s"]
+        for p in PHASES:
+            d[p] += r["timings"].get(p, 0.0)
+    return dict(fam)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("runs", nargs="+", type=Path, help="record folders (a suite's folder), the first is the main run")
+    ap.add_argument("--labels", nargs="+", help="a name per run, in order")
+    ap.add_argument("--out", type=Path, help="write the Markdown here as well")
+    a = ap.parse_args()
+    labels = a.labels or [str(p) for p in a.runs]
+    runs = [load(p) for p in a.runs]
+    sums = [summarise(r) for r in runs]
+    lines = ["| run | cells | cell-seconds | busy wall | CPU model |", "|---|---:|---:|---:|---|"]
+    for lab, recs in zip(labels, runs, strict=True):
+        cpus = sorted({r["environment"].get("cpu_model", "not recorded") for r in recs})
+        lines.append(f"| {lab} | {len(recs)} | {sum(r['timings']['total_s'] for r in recs):,.0f} | "
+                     f"{busy_wall(recs) / 3600:.1f} h | {'; '.join(cpus)} |")
+    lines += ["", "| family | " + " | ".join(f"{lab}: cells, s per cell, share" for lab in labels) + " |",
+              "|---|" + "---:|" * len(labels)]
+    for fam in sorted(sums[0], key=lambda f: -sums[0][f]["s"]):
+        cols = []
+        for s in sums:
+            tot = sum(v["s"] for v in s.values())
+            d = s.get(fam)
+            cols.append(f"{d['cells']}, {d['s'] / d['cells']:.0f}, {100 * d['s'] / tot:.0f} %" if d else "—")
+        lines.append(f"| {fam} | " + " | ".join(cols) + " |")
+    lines += ["", f"Phases of the first run ({labels[0]}), seconds per cell:", "",
+              "| family | method fit | classifier | image metrics | other |", "|---|---:|---:|---:|---:|"]
+    for fam, d in sorted(sums[0].items(), key=lambda kv: -kv[1]["s"]):
+        n = d["cells"]
+        other = d["s"] - sum(d[p] for p in PHASES)
+        lines.append(f"| {fam} | " + " | ".join(f"{d[p] / n:.0f}" for p in PHASES) + f" | {other / n:.0f} |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if a.out:
+        a.out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
