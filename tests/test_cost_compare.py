@@ -1,0 +1,51 @@
+"""scripts/cost_compare.py: busy wall time is the union of the cells' intervals (pauses between
+sessions and overlap between workers are not counted twice), and families sum their cells."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "cost_compare.py"
+
+
+def _mod():
+    spec = importlib.util.spec_from_file_location("cost_compare", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def rec(method: str, start: str, end: str, total: float, fit: float = 0.0) -> dict:
+    return {"status": "ok", "method": {"name": method}, "started_at": f"2026-01-01T{start}+00:00",
+            "finished_at": f"2026-01-01T{end}+00:00", "environment": {"cpu_model": "x"},
+            "timings": {"total_s": total, "fit_s": fit, "train_s": total - fit, "metrics_s": 0.0}}
+
+
+def test_busy_wall_is_the_union_of_intervals():
+    m = _mod()
+    # two workers overlap 10:00-10:10 and 10:05-10:20 (20 min busy), then a pause, then 11:00-11:30
+    recs = [rec("baseline", "10:00:00", "10:10:00", 600), rec("gan", "10:05:00", "10:20:00", 900),
+            rec("baseline", "11:00:00", "11:30:00", 1800)]
+    assert m.busy_wall(recs) == 50 * 60
+    assert m.busy_wall([]) == 0.0
+
+
+def test_families_and_table(tmp_path):
+    m = _mod()
+    recs = [rec("gan", "10:00:00", "10:01:00", 60, fit=20), rec("lrgan", "10:00:00", "10:02:00", 120, fit=40),
+            rec("baseline", "10:02:00", "10:03:00", 30)]
+    fams = m.summarise(recs)
+    gans = next(v for k, v in fams.items() if k.startswith("GANs"))
+    assert gans["cells"] == 2 and gans["s"] == 180 and gans["fit_s"] == 60
+    folder = tmp_path / "run"
+    folder.mkdir()
+    for i, r in enumerate(recs + [{**rec("gan", "10:00:00", "10:01:00", 999), "status": "failed"}]):
+        (folder / f"{i}.json").write_text(json.dumps(r))
+    out = subprocess.run([sys.executable, str(SCRIPT), str(folder), "--labels", "new"], capture_output=True,
+                         text=True, check=True).stdout
+    assert "| new | 3 | 210 | 0.1 h | x |" in out  # the failed record is not counted
+    assert "| 2, 90, 86 % |" in out
