@@ -228,13 +228,17 @@ def test_parent_signalled_workers_die_records_kept(tmp_path, sig, to_group, code
     wait_for(lambda: log.is_file() and (tmp_path / "res").is_dir() and any((tmp_path / "res").rglob("*.json")))
     workers = {int(ln.split()[0]) for ln in log.read_text().splitlines()}
     kept = records(tmp_path)
+    signalled_at = time.time_ns()
     (os.killpg if to_group else os.kill)(p.pid, sig)
     out, err = p.communicate(timeout=120)
     assert p.returncode == code, err
     wait_for(lambda: not any(alive(w) for w in workers), timeout=15)  # PR_SET_PDEATHSIG, else the watchdog
     assert all(records(tmp_path).get(k) == v for k, v in kept.items()), "finished records are kept"
     time.sleep(1.5)
-    assert set(records(tmp_path)) == set(kept), "nothing is written after the parent is gone"
+    # a cell may finish between the snapshot above and the signal (a loaded machine widens that
+    # gap); what must not happen is a record written after the signal
+    late = [k for k in set(records(tmp_path)) - set(kept) if k.stat().st_mtime_ns >= signalled_at]
+    assert not late, f"nothing is written after the parent is gone: {late}"
     if sig != signal.SIGKILL:  # a SIGKILLed parent cannot close its pool: its resource tracker cleans up, and says so
         assert "leaked semaphore" not in err
         msg = lines(err)
