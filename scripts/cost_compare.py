@@ -13,41 +13,35 @@ absolute seconds (hosts of one VM type differ several-fold); the per-cell shares
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
 
-FAMILIES = {  # row label → family; a method not listed is its own family
-    "baseline": "baseline",
-    "classic": "classic (every policy)",
-    "mixup": "label mixing (mixup, cutmix, paste)", "cutmix": "label mixing (mixup, cutmix, paste)",
-    "paste": "label mixing (mixup, cutmix, paste)",
-    "gan": "GANs (gan, lrgan, diffaug-gan, transfer-gan)", "lrgan": "GANs (gan, lrgan, diffaug-gan, transfer-gan)",
-    "diffaug-gan": "GANs (gan, lrgan, diffaug-gan, transfer-gan)",
-    "transfer-gan": "GANs (gan, lrgan, diffaug-gan, transfer-gan)",
-    "vae": "vae, gmm", "gmm": "vae, gmm",
-    "ae-pretrain": "pretraining (ae-pretrain, finetune, finetune-head)",
-    "finetune": "pretraining (ae-pretrain, finetune, finetune-head)",
-    "finetune-head": "pretraining (ae-pretrain, finetune, finetune-head)",
-    "pseudo-label": "semi-supervised (pseudo-label, fixmatch)", "fixmatch": "semi-supervised (pseudo-label, fixmatch)",
-    "ssl-gan": "generative semi-supervised (ssl-gan, ssl-vae)", "ssl-vae": "generative semi-supervised (ssl-gan, ssl-vae)",
-    "prune": "compression (prune, distill-quant)", "distill-quant": "compression (prune, distill-quant)",
+from bench.store import ResultStore
+
+FAMILY_MEMBERS = {
+    "baseline": ("baseline",),
+    "classic (every policy)": ("classic",),
+    "label mixing (mixup, cutmix, paste)": ("mixup", "cutmix", "paste"),
+    "GANs (gan, lrgan, diffaug-gan, transfer-gan)": ("gan", "lrgan", "diffaug-gan", "transfer-gan"),
+    "vae, gmm": ("vae", "gmm"),
+    "pretraining (ae-pretrain, finetune, finetune-head)": ("ae-pretrain", "finetune", "finetune-head"),
+    "semi-supervised (pseudo-label, fixmatch)": ("pseudo-label", "fixmatch"),
+    "generative semi-supervised (ssl-gan, ssl-vae)": ("ssl-gan", "ssl-vae"),
+    "compression (prune, distill-quant)": ("prune", "distill-quant"),
 }
+FAMILIES = {m: fam for fam, members in FAMILY_MEMBERS.items() for m in members}  # a method not listed is its own family
 PHASES = ("fit_s", "train_s", "metrics_s")
 
 
 def load(folder: Path) -> list[dict]:
-    out = []
-    for f in sorted(folder.rglob("*.json")):
-        r = json.loads(f.read_text())
-        if r.get("status") == "ok":
-            out.append(r)
+    """The ``ok`` records under ``folder``; files that are not valid records are named on stderr."""
+    store = ResultStore(folder)
+    out = [r for r in store.records() if r.get("status") == "ok"]
+    for path, reason in store.skipped:
+        print(f"skipped {path}: {reason}", file=sys.stderr)
     return out
-
-
-def row_label(r: dict) -> str:
-    return r["method"].get("label") or r["method"]["name"]
 
 
 def busy_wall(records: list[dict]) -> float:

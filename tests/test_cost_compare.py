@@ -4,10 +4,13 @@ sessions and overlap between workers are not counted twice), and families sum th
 from __future__ import annotations
 
 import importlib.util
-import json
 import subprocess
 import sys
 from pathlib import Path
+
+from bench.runner import run_cell
+from bench.store import ResultStore
+from bench.suite import Cell
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "cost_compare.py"
 
@@ -34,18 +37,29 @@ def test_busy_wall_is_the_union_of_intervals():
     assert m.busy_wall([]) == 0.0
 
 
-def test_families_and_table(tmp_path):
+def test_families_and_table(tmp_path, options):
     m = _mod()
     recs = [rec("gan", "10:00:00", "10:01:00", 60, fit=20), rec("lrgan", "10:00:00", "10:02:00", 120, fit=40),
             rec("baseline", "10:02:00", "10:03:00", 30)]
     fams = m.summarise(recs)
     gans = next(v for k, v in fams.items() if k.startswith("GANs"))
     assert gans["cells"] == 2 and gans["s"] == 180 and gans["fit_s"] == 60
+    # the script reads records through the project's store, so the files are real records (a tiny
+    # cell's) given these methods, times and statuses
+    real = run_cell(Cell("cost", "digits", "baseline", 1, 0, "tiny", {}, "tiny", {}, 0), options)
     folder = tmp_path / "run"
-    folder.mkdir()
+    store = ResultStore(folder)
     for i, r in enumerate(recs + [{**rec("gan", "10:00:00", "10:01:00", 999), "status": "failed"}]):
-        (folder / f"{i}.json").write_text(json.dumps(r))
-    out = subprocess.run([sys.executable, str(SCRIPT), str(folder), "--labels", "new"], capture_output=True,
-                         text=True, check=True).stdout
+        full = {**real, **{k: r[k] for k in ("status", "started_at", "finished_at", "timings")},
+                "method": {**real["method"], "name": r["method"]["name"]},
+                "environment": {**real["environment"], **r["environment"]}}
+        if full["status"] == "failed":
+            full["error"] = {"type": "RuntimeError", "message": "x", "traceback": "x"}
+        store.write(folder / f"{i}.json", full)
+    (folder / "broken.json").write_text("{")  # not a record: named on stderr, not counted
+    done = subprocess.run([sys.executable, str(SCRIPT), str(folder), "--labels", "new"], capture_output=True,
+                          text=True, check=True)
+    out = done.stdout
+    assert "broken.json" in done.stderr
     assert "| new | 3 | 210 | 0.1 h | x |" in out  # the failed record is not counted
     assert "| 2, 90, 86 % |" in out
