@@ -56,22 +56,27 @@ def test_runs_and_is_deterministic(name, shared_options, request):
     assert (isinstance(params, int) and params > 0) if fits_a_model else params is None, params
 
 
-@pytest.mark.parametrize("name", [n for n in ALL if METHODS.get(n).capabilities.generates])
-def test_generated_images_shape_dtype_labels(name, options, digits, request):
-    if METHODS.get(name).capabilities.uses_source:
-        request.getfixturevalue("require_fashion_mnist")
+def fit_and_generate(name: str, ds, shots: int, per_class: int, options) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fit the method's tiny preset on a ``shots``-per-class draw of ``ds`` and generate ``per_class``
+    images per class, without the harness (so no image metrics)."""
     from bench.method import FitData
     from bench.runner import MethodContext
     from bench.training import classifier_config
 
     cls = METHODS.get(name)
-    cfg = cls.make_config("tiny")
-    task = draw_task(digits, 2, 0)
-    ctx = MethodContext(torch.device("cpu"), 0, digits.image_shape, 10, classifier_config("tiny"), options, digits)
-    m = cls(cfg, ctx)
-    m.fit(FitData(task.x, task.y, digits.classes, digits.image_shape, digits.family,
+    task = draw_task(ds, shots, 0)
+    ctx = MethodContext(torch.device("cpu"), 0, ds.image_shape, 10, classifier_config("tiny"), options, ds)
+    m = cls(cls.make_config("tiny"), ctx)
+    m.fit(FitData(task.x, task.y, ds.classes, ds.image_shape, ds.family,
                   pool_x=task.pool_x if cls.capabilities.uses_pool else None))
-    x, y = m.generate(3)
+    return m.generate(per_class)
+
+
+@pytest.mark.parametrize("name", [n for n in ALL if METHODS.get(n).capabilities.generates])
+def test_generated_images_shape_dtype_labels(name, options, digits, request):
+    if METHODS.get(name).capabilities.uses_source:
+        request.getfixturevalue("require_fashion_mnist")
+    x, y = fit_and_generate(name, digits, shots=2, per_class=3, options=options)
     assert x.dtype == torch.uint8 and tuple(x.shape) == (30, *digits.image_shape)
     assert y.dtype == torch.int64 and sorted(torch.bincount(y, minlength=10).tolist()) == [3] * 10
 
@@ -84,24 +89,15 @@ def test_runs_on_28x28_images(name, options, require_fashion_mnist):
     feed the classifier directly run the whole cell, the generators produce labelled 28×28 images
     (their image metrics need the Fashion-MNIST reference classifier, too slow to build here)."""
     from bench.datasets import load_dataset
-    from bench.method import FitData
-    from bench.runner import MethodContext
-    from bench.training import classifier_config
 
-    cls = METHODS.get(name)
-    caps = cls.capabilities
+    caps = METHODS.get(name).capabilities
     if not caps.generates or caps.returns_real_images:
         rec = run_cell(Cell("contract", "fashion-mnist", name, 1, 0, "tiny", {}, "tiny", {}, 200), options)
         assert rec["status"] == "ok", rec["error"] and rec["error"]["traceback"]
         assert 0.0 <= rec["metrics"]["accuracy"] <= 1.0
         return
-    ds = load_dataset("fashion-mnist", options.data_root)
-    task = draw_task(ds, 1, 0)
-    ctx = MethodContext(torch.device("cpu"), 0, ds.image_shape, 10, classifier_config("tiny"), options, ds)
-    m = cls(cls.make_config("tiny"), ctx)
-    m.fit(FitData(task.x, task.y, ds.classes, ds.image_shape, ds.family,
-                  pool_x=task.pool_x if caps.uses_pool else None))
-    x, y = m.generate(2)
+    x, y = fit_and_generate(name, load_dataset("fashion-mnist", options.data_root), shots=1, per_class=2,
+                            options=options)
     assert x.dtype == torch.uint8 and tuple(x.shape) == (20, 1, 28, 28)
     assert sorted(torch.bincount(y, minlength=10).tolist()) == [2] * 10
 
