@@ -4,7 +4,8 @@
         --labels "4800 steps, 5 seeds" "300 steps, 3 seeds" --out results/reference/cost.md
 
 For each run: cells, cell-seconds (each record's ``timings.total_s``, summed), seconds per cell,
-the share of the run, and the phases (method fit, classifier training, image metrics); and the
+the share of the run, and the phases (method fit, classifier training, image metrics, and of the
+image metrics the part CAS takes: it trains the fixed classifier once more, on generated images); and the
 busy wall time: the union of the records' [started_at, finished_at] intervals, so pauses between
 sessions do not count. Only ``ok`` records count. Runs on different hosts are not comparable in
 absolute seconds (hosts of one VM type differ several-fold); the per-cell shares within a run are.
@@ -35,6 +36,12 @@ FAMILIES = {m: fam for fam, members in FAMILY_MEMBERS.items() for m in members} 
 PHASES = ("fit_s", "train_s", "metrics_s")
 
 
+def cas_seconds(record: dict) -> float:
+    """Seconds CAS spent training its classifier (``details.generation.cas.train_s``; part of ``metrics_s``)."""
+    cas = ((record.get("details") or {}).get("generation") or {}).get("cas") or {}
+    return float(cas.get("train_s", 0.0))
+
+
 def load(folder: Path) -> list[dict]:
     """The ``ok`` records under ``folder``; files that are not valid records are named on stderr."""
     store = ResultStore(folder)
@@ -60,7 +67,7 @@ def busy_wall(records: list[dict]) -> float:
 
 
 def summarise(records: list[dict]) -> dict[str, dict]:
-    fam: dict[str, dict] = defaultdict(lambda: {"cells": 0, "s": 0.0, **{p: 0.0 for p in PHASES}})
+    fam: dict[str, dict] = defaultdict(lambda: {"cells": 0, "s": 0.0, "cas_s": 0.0, **{p: 0.0 for p in PHASES}})
     for r in records:
         name = r["method"]["name"]
         d = fam[FAMILIES.get(name, name)]
@@ -68,6 +75,7 @@ def summarise(records: list[dict]) -> dict[str, dict]:
         d["s"] += r["timings"]["total_s"]
         for p in PHASES:
             d[p] += r["timings"].get(p, 0.0)
+        d["cas_s"] += cas_seconds(r)
     return dict(fam)
 
 
@@ -95,11 +103,12 @@ def main() -> None:
             cols.append(f"{d['cells']}, {d['s'] / d['cells']:.0f}, {100 * d['s'] / tot:.0f} %" if d else "—")
         lines.append(f"| {fam} | " + " | ".join(cols) + " |")
     lines += ["", f"Phases of the first run ({labels[0]}), seconds per cell:", "",
-              "| family | method fit | classifier | image metrics | other |", "|---|---:|---:|---:|---:|"]
+              "| family | method fit | classifier | image metrics | of which CAS | other |", "|---|---:|---:|---:|---:|---:|"]
     for fam, d in sorted(sums[0].items(), key=lambda kv: -kv[1]["s"]):
         n = d["cells"]
         other = d["s"] - sum(d[p] for p in PHASES)
-        lines.append(f"| {fam} | " + " | ".join(f"{d[p] / n:.0f}" for p in PHASES) + f" | {other / n:.0f} |")
+        lines.append(f"| {fam} | " + " | ".join(f"{d[p] / n:.0f}" for p in PHASES)
+                     + f" | {d['cas_s'] / n:.0f} | {other / n:.0f} |")
     text = "\n".join(lines) + "\n"
     print(text)
     if a.out:

@@ -22,10 +22,14 @@ def _mod():
     return mod
 
 
-def rec(method: str, start: str, end: str, total: float, fit: float = 0.0) -> dict:
-    return {"status": "ok", "method": {"name": method}, "started_at": f"2026-01-01T{start}+00:00",
-            "finished_at": f"2026-01-01T{end}+00:00", "environment": {"cpu_model": "x"},
-            "timings": {"total_s": total, "fit_s": fit, "train_s": total - fit, "metrics_s": 0.0}}
+def rec(method: str, start: str, end: str, total: float, fit: float = 0.0, metrics: float = 0.0,
+        cas: float | None = None) -> dict:
+    r = {"status": "ok", "method": {"name": method}, "started_at": f"2026-01-01T{start}+00:00",
+         "finished_at": f"2026-01-01T{end}+00:00", "environment": {"cpu_model": "x"},
+         "timings": {"total_s": total, "fit_s": fit, "train_s": total - fit - metrics, "metrics_s": metrics}}
+    if cas is not None:
+        r["details"] = {"generation": {"cas": {"train_s": cas}}}
+    return r
 
 
 def test_busy_wall_is_the_union_of_intervals():
@@ -39,18 +43,19 @@ def test_busy_wall_is_the_union_of_intervals():
 
 def test_families_and_table(tmp_path, options):
     m = _mod()
-    recs = [rec("gan", "10:00:00", "10:01:00", 60, fit=20), rec("lrgan", "10:00:00", "10:02:00", 120, fit=40),
+    recs = [rec("gan", "10:00:00", "10:01:00", 60, fit=20, metrics=10, cas=8),
+            rec("lrgan", "10:00:00", "10:02:00", 120, fit=40, metrics=30, cas=22),
             rec("baseline", "10:02:00", "10:03:00", 30)]
     fams = m.summarise(recs)
     gans = next(v for k, v in fams.items() if k.startswith("GANs"))
-    assert gans["cells"] == 2 and gans["s"] == 180 and gans["fit_s"] == 60
+    assert gans["cells"] == 2 and gans["s"] == 180 and gans["fit_s"] == 60 and gans["cas_s"] == 30
     # the script reads records through the project's store, so the files are real records (a tiny
     # cell's) given these methods, times and statuses
     real = run_cell(Cell("cost", "digits", "baseline", 1, 0, "tiny", {}, "tiny", {}, 0), options)
     folder = tmp_path / "run"
     store = ResultStore(folder)
     for i, r in enumerate(recs + [{**rec("gan", "10:00:00", "10:01:00", 999), "status": "failed"}]):
-        full = {**real, **{k: r[k] for k in ("status", "started_at", "finished_at", "timings")},
+        full = {**real, **{k: r[k] for k in ("status", "started_at", "finished_at", "timings", "details") if k in r},
                 "method": {**real["method"], "name": r["method"]["name"]},
                 "environment": {**real["environment"], **r["environment"]}}
         if full["status"] == "failed":
@@ -63,3 +68,5 @@ def test_families_and_table(tmp_path, options):
     assert "broken.json" in done.stderr
     assert "| new | 3 | 210 | 0.1 h | x |" in out  # the failed record is not counted
     assert "| 2, 90, 86 % |" in out
+    # per GAN cell: fit 30, classifier 40, image metrics 20 of which CAS 15, other 0
+    assert "| GANs (gan, lrgan, diffaug-gan, transfer-gan) | 30 | 40 | 20 | 15 | 0 |" in out
