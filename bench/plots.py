@@ -37,6 +37,10 @@ plt.rcParams.update({"svg.hashsalt": "augbench", "figure.dpi": 110, "axes.grid":
 
 BASELINE_COLOR = "#333333"
 MARKERS = "os^Dv"
+# tab20's hues but grey (the baseline's), dark shades then light, then tab20b's darkest and middle shades
+PALETTE = ([plt.get_cmap("tab20")(2 * i) for i in range(10) if i != 7]
+           + [plt.get_cmap("tab20")(2 * i + 1) for i in range(10) if i != 7]
+           + [plt.get_cmap("tab20b")(4 * i) for i in range(5)] + [plt.get_cmap("tab20b")(4 * i + 2) for i in range(5)])
 
 
 def _save(fig: plt.Figure, out: Path, name: str) -> Path:
@@ -50,17 +54,18 @@ def _save(fig: plt.Figure, out: Path, name: str) -> Path:
 
 def method_styles(methods, baseline: str = "baseline") -> dict[str, dict]:
     """The one colour/marker mapping of a report: the baseline dark grey, every other method a
-    colour by its place in the sorted list (tab10 up to ten methods; beyond that tab20's ten dark
-    shades first, then its light ones, which pair with a dark one of the same hue, so the marker
-    differs too)."""
+    colour by its place in the sorted list. Up to ten methods: tab10, circles. Beyond ten:
+    :data:`PALETTE` (28 distinct colours: tab20's dark shades but grey, then its light ones, which
+    share a hue with a dark one, then tab20b's darkest and middle shades) with the markers cycling
+    too, so every (colour, marker) pair is unique and colours repeat only past 28 methods (then
+    with another marker)."""
     others = sorted(m for m in set(methods) if m != baseline)
     if len(others) <= 10:
-        colours = [plt.get_cmap("tab10")(i) for i in range(len(others))]
-    else:
-        tab20 = plt.get_cmap("tab20")
-        colours = [tab20((2 * i) % 20 + (i // 10) % 2) for i in range(len(others))]
-    styles = {m: {"color": c, "marker": MARKERS[i % len(MARKERS)] if len(others) > 10 else "o"}
-              for i, (m, c) in enumerate(zip(others, colours, strict=True))}
+        return {**{m: {"color": plt.get_cmap("tab10")(i), "marker": "o"} for i, m in enumerate(others)},
+                baseline: {"color": BASELINE_COLOR, "marker": "s"}}
+    n = len(PALETTE)
+    styles = {m: {"color": PALETTE[i % n], "marker": MARKERS[(i + i // n) % len(MARKERS)]}
+              for i, m in enumerate(others)}
     styles[baseline] = {"color": BASELINE_COLOR, "marker": "s"}
     return styles
 
@@ -111,8 +116,8 @@ def metric_vs_shots(df: pd.DataFrame, metric: str, out: Path, baseline: str = "b
             ax.fill_between(x, lo, hi, color=st["color"], alpha=0.18 if who == m else 0.08, lw=0)
             if len(x) == 1:  # one shot count: a band has no width, show the interval as an error bar
                 ax.errorbar(x, y, yerr=[y - lo, hi - y], color=st["color"], capsize=3, lw=1)
-        ax.set_title(m + (f" ({dataset})" if summ["dataset"].nunique() > 1 else ""), fontsize=9,
-                     color=styles.get(m, {}).get("color", "k"))
+        # the title in black: light palette colours are hard to read as text; the line carries the colour
+        ax.set_title(m + (f" ({dataset})" if summ["dataset"].nunique() > 1 else ""), fontsize=9)
         shots = sorted(s["shots"].unique())
         ax.set_xscale("log")
         ax.set_xticks(shots, [str(k) for k in shots])
@@ -126,8 +131,10 @@ def metric_vs_shots(df: pd.DataFrame, metric: str, out: Path, baseline: str = "b
     n = int(summ["n"].max())
     base_note = f"; dashed grey: {baseline}" if baseline in set(summ["method"]) else ""
     title = f"{info.title if info else metric}: mean ± 95 % CI over n = {n} seeds{base_note}"
-    fig.suptitle("\n".join(textwrap.wrap(title, 40 * ncols)), fontsize=10)
-    fig.tight_layout()
+    lines = textwrap.wrap(title, 40 * ncols)
+    fig.suptitle("\n".join(lines), fontsize=10)
+    # keep a band for the suptitle: tight_layout alone let it touch the first row's panel titles
+    fig.tight_layout(rect=(0, 0, 1, 1 - (0.1 + 0.2 * len(lines)) / fig.get_figheight()))
     return _save(fig, out, f"{metric}_vs_shots")
 
 

@@ -247,13 +247,15 @@ def test_report_adapts_to_whatever_metric_columns_records_have(tiny_run: Path, t
 
 def test_every_method_gets_its_own_colour_and_marker():
     """13 methods on one accuracy plot: tab10 alone repeated three colours (baseline and
-    pseudo-label were both blue), so beyond ten the (colour, marker) pair must still be unique."""
-    from bench.plots import BASELINE_COLOR, method_styles
+    pseudo-label were both blue), so beyond ten the (colour, marker) pair must still be unique. The
+    standard suite has 22 methods besides the baseline: tab20 alone gave ae-pretrain and
+    transfer-gan, classic and vae the same colour and marker."""
+    from bench.plots import BASELINE_COLOR, PALETTE, method_styles
 
-    for n in (3, 10, 13, 20):
+    for n in (3, 10, 13, 20, 22, 30, 45):
         styles = method_styles([f"m{i}" for i in range(n)] + ["baseline"])
         assert len({(s["color"], s["marker"]) for s in styles.values()}) == n + 1
-        assert len({s["color"] for s in styles.values()}) == n + 1
+        assert len({s["color"] for s in styles.values()}) == min(n, len(PALETTE)) + 1  # repeat only past 28
         assert styles["baseline"]["color"] == BASELINE_COLOR
     # one mapping for the whole report: a method keeps its colour whichever subset a figure shows
     every = method_styles(["baseline", "vae", "gan", "classic"])
