@@ -178,21 +178,30 @@ def mde(differences: np.ndarray, alpha: float = MDE_ALPHA, power: float = MDE_PO
 
 def column_mde(df: pd.DataFrame, metric: str = "accuracy", baseline: str = "baseline",
                alpha: float = MDE_ALPHA, power: float = MDE_POWER) -> pd.DataFrame:
-    """One minimum detectable effect per (dataset, shots) column of a table: the SD of the paired
+    """Minimum detectable effects per (dataset, shots) column of a table: the SD of the paired
     differences to ``baseline`` pooled over the column's methods (degrees-of-freedom weighted
-    variance), with the column's median number of pairs. Columns: dataset, shots, n_pairs, sd, mde."""
+    variance), with the column's median number of pairs.
+
+    ``mde`` is for one comparison at ``alpha`` (a comparison chosen before the run, e.g. the
+    positive control). The tables' ↑/↓ marks are Holm-corrected over the column's ``m`` methods,
+    and Holm's first step tests the smallest p at ``alpha / m``; so ``mde_holm`` (the MDE at
+    ``alpha / m``) is what a gain needs to be marked with probability ``power`` when it is the
+    column's only real effect. With several real effects Holm's later steps are less strict, so it
+    is an upper bound. Columns: dataset, shots, n_pairs, m, sd, mde, mde_holm."""
     paired = paired_vs_baseline(df, metric, baseline)
     rows = []
     for (dataset, shots), col in paired.groupby(["dataset", "shots"]):
+        m = int(col["p_value"].notna().sum())  # the comparisons Holm corrects over (paired_vs_baseline)
         col = col[col["n_pairs"] >= 2]
         if col.empty:
             continue
         dof = col["n_pairs"] - 1
         sd = float(np.sqrt((dof * col["sd"] ** 2).sum() / dof.sum()))
         n = int(np.median(col["n_pairs"]))
-        rows.append({"dataset": dataset, "shots": shots, "n_pairs": n, "sd": sd,
-                     "mde": mde_effect_size(n, alpha, power) * sd})
-    return pd.DataFrame(rows, columns=["dataset", "shots", "n_pairs", "sd", "mde"])
+        rows.append({"dataset": dataset, "shots": shots, "n_pairs": n, "m": m, "sd": sd,
+                     "mde": mde_effect_size(n, alpha, power) * sd,
+                     "mde_holm": mde_effect_size(n, alpha / max(m, 1), power) * sd})
+    return pd.DataFrame(rows, columns=["dataset", "shots", "n_pairs", "m", "sd", "mde", "mde_holm"])
 
 
 # ---------------------------------------------------------------------------------------------

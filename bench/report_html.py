@@ -76,7 +76,10 @@ GLOSSARY = [
              "that a table of many methods does not find 'significant' gains by chance."),
     ("MDE", "Minimum detectable effect: the true paired difference a two-sided paired t-test over these seeds "
             "finds with probability 0.8 at α = 0.05, given the observed spread of the paired differences (exact "
-            "noncentral t). A gain smaller than the MDE is likely to go unseen; no mark is not evidence of no gain."),
+            "noncentral t): the power of one comparison chosen in advance. The ↑/↓ marks are Holm-corrected over the "
+            "m methods of a column, so a mark needs more: the 'MDE for a mark' row is the same at α/m (Holm's first "
+            "step; an upper bound when several methods differ). A gain smaller than the MDE is likely to go unseen; "
+            "no mark is not evidence of no gain."),
     ("↑ / ↓", "Significantly better / worse than the baseline (paired t-test, Holm, α = 0.05); white on green / "
               "white on red."),
     ("†", "Not significantly different from the column's best mean (paired t-test, Holm, α = 0.05); a plain "

@@ -14,10 +14,12 @@ Cells are "mean ± CI95" (t interval over seeds); the number of seeds is in the 
 that has fewer than the table's n says so, e.g. "0.712 ± 0.031 (n=2)". A column's family for
 Holm's correction is one (dataset, metric, shots) column. A column with one method has no best.
 
-Every table whose metric the baseline also has (the accuracies) ends with an **MDE** row: the
+Every table whose metric the baseline also has (the accuracies) ends with two **MDE** rows: the
 minimum detectable paired effect of the column (two-sided paired t-test, α = 0.05, power 0.8,
 exact noncentral t; the SD of the paired differences to the baseline pooled over the column's
-methods; see bench.aggregate.column_mde). A true gain smaller than it is likely to go unseen.
+methods; see bench.aggregate.column_mde) for one comparison, and the same at α/m, what a gain
+needs to get the Holm-corrected ↑/↓ mark over the column's m methods. A true gain smaller than
+them is likely to go unseen or unmarked.
 """
 
 from __future__ import annotations
@@ -34,9 +36,14 @@ from bench.metric_catalog import describe
 
 ALPHA = 0.05
 MDE_LABEL = f"MDE (α = {MDE_ALPHA:g}, power {MDE_POWER:g})"
+MDE_HOLM_LABEL = f"MDE for a mark (α/m, power {MDE_POWER:g})"
 MDE_NOTE = (f"{MDE_LABEL}: the smallest true paired difference to the baseline that this column's seeds detect "
             f"with probability {MDE_POWER:g} (two-sided paired t-test at α = {MDE_ALPHA:g}, exact noncentral t, "
-            "SD of the paired differences pooled over the column's methods).")
+            "SD of the paired differences pooled over the column's methods): the power of one comparison chosen "
+            f"in advance. {MDE_HOLM_LABEL}: the same at α/m, m the methods Holm corrects over in the column "
+            "(shown beside it): the gain that gets a ↑/↓ mark with probability "
+            f"{MDE_POWER:g} when it is the column's only real effect (Holm's first step); an upper bound when "
+            "several methods differ from the baseline.")
 
 
 @dataclass
@@ -66,12 +73,15 @@ def method_order(methods: list[str], baseline: str = "baseline") -> list[str]:
 
 
 def _mde_row(df: pd.DataFrame, metric: str, dataset: str, shots: list, baseline: str, digits: int) -> list[list[Cell]]:
-    """The MDE row of a table (empty when no column has two pairs with the baseline)."""
+    """The MDE rows of a table, one comparison and Holm-marked (empty when no column has two pairs
+    with the baseline)."""
     m = column_mde(df, metric, baseline)
     m = m[m["dataset"] == dataset].set_index("shots")
     if m.empty:
         return []
-    return [[Cell(MDE_LABEL)] + [Cell(f"{m.at[k, 'mde']:.{digits}f}" if k in m.index else "—") for k in shots]]
+    return [[Cell(MDE_LABEL)] + [Cell(f"{m.at[k, 'mde']:.{digits}f}" if k in m.index else "—") for k in shots],
+            [Cell(MDE_HOLM_LABEL)] + [Cell(f"{m.at[k, 'mde_holm']:.{digits}f} (m={int(m.at[k, 'm'])})"
+                                           if k in m.index else "—") for k in shots]]
 
 
 def summary_tables(df: pd.DataFrame, metric: str, baseline: str = "baseline", alpha: float = ALPHA) -> list[Table]:

@@ -136,6 +136,7 @@ def test_exports_structure_and_escaping():
     assert "<strong>" in html and '<sup class="mark up" title="significantly better than the baseline">↑</sup>' in html
     assert "<tfoot>" in html and "MDE (α = 0.05, power 0.8)" in html  # the MDE row is set apart from the methods
     assert md.splitlines()[6].startswith("| *MDE (α = 0.05, power 0.8)* |") and r"\textit{MDE" in tex
+    assert md.splitlines()[7].startswith("| *MDE for a mark (α/m, power 0.8)* |")  # what a Holm ↑/↓ needs
 
 
 def test_paired_table_against_hand_computed_differences():
@@ -154,8 +155,10 @@ def test_paired_table_against_hand_computed_differences():
     p = stats.ttest_rel(a, a - d).pvalue
     assert t.rows[0][1].text == f"+{d.mean():.3f} ± {half:.3f} ({fmt_p(p)})"  # Holm over one method = p
     assert t.rows[0][1].marks == "↑"
-    # the MDE row: one method, so its own paired SD; 4 pairs
+    # the MDE rows: one method, so its own paired SD; 4 pairs; Holm over one method is the plain test
     assert t.foot[0][0].text.startswith("MDE") and t.foot[0][1].text == f"{mde_effect_size(4) * d.std(ddof=1):.3f}"
+    assert t.foot[1][0].text.startswith("MDE for a mark")
+    assert t.foot[1][1].text == f"{mde_effect_size(4) * d.std(ddof=1):.3f} (m=1)"
     md = leaderboard(df)  # what `bench run` prints: both tables carry the MDE row
     assert md.index("#### d: Test accuracy") < md.index("#### d: gain over baseline, test accuracy")
     assert md.count("| *MDE (α = 0.05, power 0.8)* |") == 2
