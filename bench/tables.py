@@ -30,7 +30,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from bench.aggregate import MDE_ALPHA, MDE_POWER, column_mde, paired_vs_baseline, real_label_equivalence, significance
+from bench.aggregate import (
+    MDE_ALPHA,
+    MDE_POWER,
+    column_mde,
+    metric_range,
+    paired_vs_baseline,
+    real_label_equivalence,
+    significance,
+)
 from bench.costs import COST_COLUMNS, cost_table, fmt_cost
 from bench.metric_catalog import describe
 
@@ -44,6 +52,11 @@ MDE_NOTE = (f"{MDE_LABEL}: the smallest true paired difference to the baseline t
             "(shown beside it): the gain that gets a ↑/↓ mark with probability "
             f"{MDE_POWER:g} when it is the column's only real effect (Holm's first step); an upper bound when "
             "several methods differ from the baseline.")
+RANGE_NOTE = " An MDE shown as \"> span\" is wider than the metric's whole range: these seeds could detect no gain."
+
+
+def _mde_note(foot: list[list[Cell]]) -> str:
+    return MDE_NOTE + (RANGE_NOTE if any(c.text.startswith("> ") for row in foot for c in row) else "")
 
 
 @dataclass
@@ -74,13 +87,19 @@ def method_order(methods: list[str], baseline: str = "baseline") -> list[str]:
 
 def _mde_row(df: pd.DataFrame, metric: str, dataset: str, shots: list, baseline: str, digits: int) -> list[list[Cell]]:
     """The MDE rows of a table, one comparison and Holm-marked (empty when no column has two pairs
-    with the baseline)."""
+    with the baseline). An MDE wider than the metric's whole range (few pairs, many methods) is
+    shown as "> range": no gain these seeds could show would be detected."""
     m = column_mde(df, metric, baseline)
     m = m[m["dataset"] == dataset].set_index("shots")
     if m.empty:
         return []
-    return [[Cell(MDE_LABEL)] + [Cell(f"{m.at[k, 'mde']:.{digits}f}" if k in m.index else "—") for k in shots],
-            [Cell(MDE_HOLM_LABEL)] + [Cell(f"{m.at[k, 'mde_holm']:.{digits}f} (m={int(m.at[k, 'm'])})"
+    lo, hi = metric_range(metric)
+
+    def fmt(v: float) -> str:
+        return f"> {hi - lo:g}" if v > hi - lo else f"{v:.{digits}f}"
+
+    return [[Cell(MDE_LABEL)] + [Cell(fmt(m.at[k, "mde"]) if k in m.index else "—") for k in shots],
+            [Cell(MDE_HOLM_LABEL)] + [Cell(f"{fmt(m.at[k, 'mde_holm'])} (m={int(m.at[k, 'm'])})"
                                            if k in m.index else "—") for k in shots]]
 
 
@@ -121,7 +140,7 @@ def summary_tables(df: pd.DataFrame, metric: str, baseline: str = "baseline", al
                      f"(scipy.stats.ttest_rel), Holm correction across the methods of each column, α = {alpha}.")
         foot = _mde_row(df, metric, dataset, shots, baseline, digits)
         if foot:
-            note += " " + MDE_NOTE
+            note += " " + _mde_note(foot)
         from bench.aggregate import excluded_note
 
         note += excluded_note(df, dataset)  # failed/diverged cells: named, never averaged, never best
@@ -167,12 +186,13 @@ def paired_tables(df: pd.DataFrame, metric: str = "accuracy", baseline: str = "b
              f"n = {lo}–{hi} shared seeds (per cell: fewer where a method has not finished every seed)")
         note = (f"Mean paired difference to `{baseline}` over {n} (same labelled set per seed) "
                 f"± 95 % CI (t); p: two-sided paired t-test (scipy.stats.ttest_rel), Holm-adjusted across the "
-                f"methods of each column; ↑/↓: significantly better/worse than `{baseline}` at α = {alpha}. "
-                + MDE_NOTE)
+                f"methods of each column; ↑/↓: significantly better/worse than `{baseline}` at α = {alpha}. ")
+        foot = _mde_row(df, metric, dataset, shots, baseline, 3)
+        note += _mde_note(foot)
         label = info.title if info else metric
         tables.append(Table(f"{dataset}: gain over {baseline}, {label.lower() if metric == 'accuracy' else label}",
                             ["method"] + [f"{k}-shot" for k in shots], rows, note, ["l"] + ["r"] * len(shots),
-                            _mde_row(df, metric, dataset, shots, baseline, 3)))
+                            foot))
     return tables
 
 

@@ -282,6 +282,27 @@ def test_reproduce_command_uses_dataset_specs_and_the_suite_file():
     assert reproduce_command("quick", df, [rec]).startswith("bench run --suite quick --datasets digits ")
 
 
+def test_an_mde_wider_than_accuracy_itself_says_so():
+    """Two seeds and ten methods: the Holm MDE of a noisy column exceeds 1, which no accuracy gain
+    can reach; the row says "> 1" and the note why, instead of printing e.g. 5.452."""
+    from bench.aggregate import column_mde
+    from bench.tables import paired_tables
+
+    rng = np.random.default_rng(0)
+    rows = [{"dataset": "d", "method": m, "shots": 5, "seed": s, "status": "ok",
+             "accuracy": float(np.clip(0.6 + rng.normal(0, 0.08), 0, 1))}
+            for m in ["baseline"] + [f"m{i}" for i in range(10)] for s in range(2)]
+    df = pd.DataFrame(rows)
+    col = column_mde(df).iloc[0]
+    assert col["mde"] < 1 < col["mde_holm"] and col["m"] == 10
+    (t,) = paired_tables(df)
+    assert t.foot[0][1].text == f"{col['mde']:.3f}" and t.foot[1][1].text == "> 1 (m=10)"
+    assert "wider than the metric's whole range" in t.note
+    # and a sane column does not carry that sentence
+    (t,) = paired_tables(synthetic())
+    assert "whole range" not in t.note
+
+
 def test_html_leads_with_the_verdict_and_titles_sections_for_humans(report: Path):
     html = (report / "index.html").read_text()
     order = [html.index(f'<section id="{i}">') for i in ("verdict", "metric-accuracy", "cost", "samples", "glossary")]
