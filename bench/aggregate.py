@@ -241,6 +241,13 @@ def metric_range(name: str) -> tuple[float, float]:
     return -np.inf, np.inf
 
 
+def mde_text(value: float, metric: str, digits: int, scale: float = 1.0) -> str:
+    """An MDE for display (times ``scale``, e.g. 100 for pp): "> span" when it is wider than the
+    metric's whole range, since no gain these seeds could show would then be detected."""
+    lo, hi = metric_range(metric)
+    return f"> {(hi - lo) * scale:g}" if value > hi - lo else f"{value * scale:.{digits}f}"
+
+
 def table_metrics(df: pd.DataFrame) -> list[str]:
     """The metric columns present in ``df`` that get summary tables, in the catalogue's order
     (accuracy first). Left out: within-cell spreads (``*_std``, e.g. IS over splits) and facts about

@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
 
-from bench.aggregate import column_mde, paired_vs_baseline, summarize  # noqa: E402
+from bench.aggregate import column_mde, mde_text, paired_vs_baseline, summarize  # noqa: E402
 from bench.metric_catalog import describe  # noqa: E402
 
 plt.rcParams.update({"svg.hashsalt": "augbench", "figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3,
@@ -169,7 +169,8 @@ def gain_heatmap(df: pd.DataFrame, out: Path, metric: str = "accuracy", baseline
                     fontweight="bold" if mark else "normal",
                     color="white" if abs(grid[i, j]) > 0.6 * lim else "black")
         md = mdes[mdes["dataset"] == dataset].set_index("shots")
-        ax.set_xticks(range(len(shots)), [f"{k}-shot" + (f"\nMDE {md.at[k, 'mde'] * 100:.1f}\nmark {md.at[k, 'mde_holm'] * 100:.1f}"
+        ax.set_xticks(range(len(shots)), [f"{k}-shot" + (f"\nMDE {mde_text(md.at[k, 'mde'], metric, 1, 100)}"
+                                                          f"\nmark {mde_text(md.at[k, 'mde_holm'], metric, 1, 100)}"
                                                          if k in md.index else "") for k in shots])
         ax.set_yticks(range(len(methods)), methods)
         ax.grid(False)

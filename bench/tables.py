@@ -34,7 +34,7 @@ from bench.aggregate import (
     MDE_ALPHA,
     MDE_POWER,
     column_mde,
-    metric_range,
+    mde_text,
     paired_vs_baseline,
     real_label_equivalence,
     significance,
@@ -93,13 +93,9 @@ def _mde_row(df: pd.DataFrame, metric: str, dataset: str, shots: list, baseline:
     m = m[m["dataset"] == dataset].set_index("shots")
     if m.empty:
         return []
-    lo, hi = metric_range(metric)
-
-    def fmt(v: float) -> str:
-        return f"> {hi - lo:g}" if v > hi - lo else f"{v:.{digits}f}"
-
-    return [[Cell(MDE_LABEL)] + [Cell(fmt(m.at[k, "mde"]) if k in m.index else "—") for k in shots],
-            [Cell(MDE_HOLM_LABEL)] + [Cell(f"{fmt(m.at[k, 'mde_holm'])} (m={int(m.at[k, 'm'])})"
+    return [[Cell(MDE_LABEL)] + [Cell(mde_text(m.at[k, "mde"], metric, digits)) if k in m.index else Cell("—")
+                                 for k in shots],
+            [Cell(MDE_HOLM_LABEL)] + [Cell(f"{mde_text(m.at[k, 'mde_holm'], metric, digits)} (m={int(m.at[k, 'm'])})"
                                            if k in m.index else "—") for k in shots]]
 
 
