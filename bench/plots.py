@@ -31,6 +31,7 @@ from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
 
 from bench.aggregate import column_mde, mde_text, paired_vs_baseline, summarize  # noqa: E402
 from bench.metric_catalog import describe  # noqa: E402
+from bench.store import atomic_write  # noqa: E402
 
 plt.rcParams.update({"svg.hashsalt": "augbench", "figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3,
                      "axes.spines.top": False, "axes.spines.right": False, "font.size": 10})
@@ -46,8 +47,10 @@ PALETTE = ([plt.get_cmap("tab20")(2 * i) for i in range(10) if i != 7]
 def _save(fig: plt.Figure, out: Path, name: str) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     png = out / f"{name}.png"
-    fig.savefig(png, bbox_inches="tight", dpi=130)
-    fig.savefig(out / f"{name}.svg", bbox_inches="tight", metadata={"Date": None})
+    # atomic: two runs of one suite may write the same report at once, and the HTML reads the PNGs
+    atomic_write(png, lambda tmp: fig.savefig(tmp, format="png", bbox_inches="tight", dpi=130))
+    atomic_write(out / f"{name}.svg",
+                 lambda tmp: fig.savefig(tmp, format="svg", bbox_inches="tight", metadata={"Date": None}))
     plt.close(fig)
     return png
 

@@ -44,7 +44,7 @@ from bench.costs import add_details, cost_table
 from bench.errors import BenchError
 from bench.metric_catalog import describe
 from bench.report_html import Section, render_html
-from bench.store import ResultStore, atomic_write_text
+from bench.store import ResultStore, atomic_write, atomic_write_text
 from bench.tables import (
     cost_tables,
     equivalence_table,
@@ -149,7 +149,7 @@ def build_report(suite: str, results_dir: Path, reports_dir: Path, output: Path 
     public = df.drop(columns=["_path"])
     atomic_write_text(files["csv"], public.to_csv(index=False))
     try:
-        public.to_parquet(files["parquet"], index=False)
+        atomic_write(files["parquet"], lambda tmp: public.to_parquet(tmp, index=False))
     except ImportError:  # pyarrow is a dependency; a broken install should not cost the other files
         files.pop("parquet")
     failed = df[df["status"] == "failed"]
@@ -168,12 +168,12 @@ def build_report(suite: str, results_dir: Path, reports_dir: Path, output: Path 
     files["summary_html"] = out / "tables" / "summary.html"
     atomic_write_text(files["summary_html"], "\n".join(to_html(t) for t in tables))
     for m in metrics:
-        significance(df, m, _higher(m)).to_csv(out / "tables" / f"summary_{m}.csv", index=False)
+        atomic_write_text(out / "tables" / f"summary_{m}.csv", significance(df, m, _higher(m)).to_csv(index=False))
     if "accuracy" in metrics:
-        real_label_equivalence(df).to_csv(out / "tables" / "equivalence.csv", index=False)
-        paired_vs_baseline(df, "accuracy").to_csv(out / "tables" / "gain_accuracy.csv", index=False)
-        column_mde(df, "accuracy").to_csv(out / "tables" / "mde_accuracy.csv", index=False)
-    cost_table(df).to_csv(out / "tables" / "cost.csv", index=False)
+        for name, frame in [("equivalence", real_label_equivalence(df)), ("gain_accuracy", paired_vs_baseline(df, "accuracy")),
+                            ("mde_accuracy", column_mde(df, "accuracy"))]:
+            atomic_write_text(out / "tables" / f"{name}.csv", frame.to_csv(index=False))
+    atomic_write_text(out / "tables" / "cost.csv", cost_table(df).to_csv(index=False))
 
     from bench.plots import all_figures, sample_grid_files
 

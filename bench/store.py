@@ -60,6 +60,33 @@ def readable_mode(fd: int) -> None:
     os.fchmod(fd, 0o666 & ~_umask())
 
 
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Let ``write(tmp)`` make the file at a temporary path in ``path``'s folder, then rename it into
+    place, so a reader (another run writing the same report, a browser) sees the old file or the
+    new one, never half of one. ``write`` must not infer the format from the name: the temporary
+    file ends in ``.tmp``. An OSError (disk full, read-only, permissions) becomes one-line
+    :class:`~bench.errors.WriteError`."""
+    path = Path(path)
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.p{os.getpid()}.", suffix=".tmp", dir=path.parent)
+        readable_mode(fd)
+        os.close(fd)
+        write(Path(tmp))
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        raise write_error(path, exc) from None
+    except BaseException:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file and a rename; an OSError (disk full,
     read-only, permissions) becomes one-line :class:`~bench.errors.WriteError`."""

@@ -339,3 +339,49 @@ def test_a_column_with_one_method_has_no_best():
     (t,) = summary_tables(df, "accuracy")
     assert not any(c.bold for row in t.rows for c in row) and "**" not in to_markdown(t)
     assert "Bold" not in t.note and not t.foot  # no baseline in the table: no paired MDE either
+
+
+def test_every_report_file_is_renamed_into_place(tiny_run: Path, tmp_path: Path, monkeypatch):
+    """Two runs of one suite both write its report when they end, and the HTML embeds the PNGs:
+    a PNG written in place was read half-written by the other run ('cannot identify image file',
+    seen under load). Every file of a report must arrive by a rename, and a rebuild over an old
+    report reads only whole files."""
+    import bench.store
+
+    renamed: list[Path] = []
+    real_replace = os.replace
+
+    def replace(src, dst):
+        renamed.append(Path(dst))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(bench.store.os, "replace", replace)
+    out = tmp_path / "out"
+    assert main(["report", "tiny-bc", "--results-dir", str(tiny_run / "results"), "--output", str(out)]) == 0
+    written = sorted(p for p in out.rglob("*") if p.is_file())
+    assert written and not [p for p in written if p.name.endswith(".tmp")]
+    assert not set(written) - set(renamed), sorted(set(written) - set(renamed))
+    assert {"png", "svg", "csv", "parquet", "md", "html"} <= {p.suffix[1:] for p in written}
+
+
+def test_atomic_write_keeps_the_old_file_until_the_new_one_is_whole(tmp_path: Path):
+    from bench.store import atomic_write
+
+    path = tmp_path / "figure.png"
+    path.write_bytes(b"old")
+
+    def write(tmp: Path):
+        tmp.write_bytes(b"half")
+        assert path.read_bytes() == b"old"  # a reader meanwhile sees the old file
+        tmp.write_bytes(b"new")
+
+    atomic_write(path, write)
+    assert path.read_bytes() == b"new"
+
+    def fail(tmp: Path):
+        tmp.write_bytes(b"partial")
+        raise RuntimeError("savefig failed")
+
+    with pytest.raises(RuntimeError):
+        atomic_write(path, fail)
+    assert path.read_bytes() == b"new" and sorted(p.name for p in tmp_path.iterdir()) == ["figure.png"]
