@@ -3,7 +3,6 @@ fixed-step configs unchanged, and the budget study's plateau rule."""
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import asdict
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from script_module import load_script
 
 from bench.errors import BenchError
 from bench.training import CLASSIFIER_PRESETS, ClassifierConfig, classifier_config, classifier_key, train_classifier
@@ -61,11 +61,7 @@ def test_training_takes_the_budget_for_real_plus_extra_images():
 
 
 def _study():
-    path = Path(__file__).resolve().parents[1] / "scripts" / "budget_study.py"
-    spec = importlib.util.spec_from_file_location("budget_study", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("budget_study")
 
 
 def test_plateau_marks_budgets_within_one_paired_se_of_the_best():

@@ -3,23 +3,20 @@ sessions and overlap between workers are not counted twice), and families sum th
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
-from pathlib import Path
+
+from script_module import SCRIPTS, load_script
 
 from bench.runner import run_cell
 from bench.store import ResultStore
 from bench.suite import Cell
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "cost_compare.py"
+SCRIPT = SCRIPTS / "cost_compare.py"
 
 
 def _mod():
-    spec = importlib.util.spec_from_file_location("cost_compare", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("cost_compare")
 
 
 def rec(method: str, start: str, end: str, total: float, fit: float = 0.0, metrics: float = 0.0,

@@ -3,20 +3,15 @@ agreement pairs each generative cell with the baseline cell of the same seed."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pandas as pd
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "generation_table.py"
+from script_module import load_script
 
 
 def _mod():
-    spec = importlib.util.spec_from_file_location("generation_table", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_script("generation_table")
 
 
 def _records() -> pd.DataFrame:
