@@ -17,19 +17,21 @@ import sys
 import pandas as pd
 from scipy.stats import spearmanr
 
-# (column in records.csv, header, decimals, higher is better)
+from bench.metric_catalog import describe
+
+# (column in records.csv, short header, decimals); which way is better comes from the catalogue
 METRICS = [
-    ("accuracy", "accuracy", 3, True),
-    ("fid_domain", "FID", 0, False),
-    ("is_domain", "IS", 2, True),
-    ("kid_norm_x1e3_domain", "KID ×10³", 1, False),
-    ("precision_domain", "precision", 2, True),
-    ("recall_domain", "recall", 2, True),
-    ("density_domain", "density", 2, True),
-    ("coverage_domain", "coverage", 2, True),
-    ("cas", "CAS", 3, True),
-    ("memorisation_ratio", "memorisation", 2, None),
-    ("total_s", "s / cell", 0, None),
+    ("accuracy", "accuracy", 3),
+    ("fid_domain", "FID", 0),
+    ("is_domain", "IS", 2),
+    ("kid_norm_x1e3_domain", "KID ×10³", 1),
+    ("precision_domain", "precision", 2),
+    ("recall_domain", "recall", 2),
+    ("density_domain", "density", 2),
+    ("coverage_domain", "coverage", 2),
+    ("cas", "CAS", 3),
+    ("memorisation_ratio", "memorisation", 2),
+    ("total_s", "s / cell", 0),
 ]
 
 
@@ -37,7 +39,7 @@ def _cell(values: pd.Series, decimals: int) -> str:
     values = values.dropna()
     if values.empty:
         return "—"
-    sd = values.std(ddof=1) if len(values) > 1 else float("nan")
+    sd = values.std(ddof=1)  # NaN for one seed
     sd_text = "" if pd.isna(sd) else f" ± {sd:.{decimals}f}"
     return f"{values.mean():.{decimals}f}{sd_text}"
 
@@ -46,13 +48,13 @@ def table(df: pd.DataFrame, shots: int) -> str:
     sub = df[df["shots"] == shots]
     generative = sorted(sub.loc[sub["fid_domain"].notna(), "method"].unique())
     rows = ["baseline", *generative]
-    head = "| method | n | " + " | ".join(h for _, h, _, _ in METRICS) + " |"
+    head = "| method | n | " + " | ".join(h for _, h, _ in METRICS) + " |"
     lines = [head, "|---|---:|" + "---:|" * len(METRICS)]
     for method in rows:
         m = sub[sub["method"] == method]
         if m.empty:
             continue
-        cells = [_cell(m[col], dec) if col in m else "—" for col, _, dec, _ in METRICS]
+        cells = [_cell(m[col], dec) if col in m else "—" for col, _, dec in METRICS]
         lines.append(f"| {method} | {m['seed'].nunique()} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -67,8 +69,10 @@ def rank_agreement(df: pd.DataFrame, shots: int) -> str:
     gen = gen[gen["gain"].notna()]
     out = [f"Spearman ρ with the paired accuracy gain over baseline, {len(gen)} generative cells at {shots} shots "
            "(sign flipped for lower-is-better metrics, so ρ > 0 means the metric ranks the more useful samples higher):", ""]
-    for col, header, _, higher in METRICS[1:-2]:
-        if col not in gen or gen[col].notna().sum() < 3:
+    for col, header, _ in METRICS:
+        spec = describe(col)
+        higher = spec.higher if spec else None
+        if col == "accuracy" or higher is None or col not in gen or gen[col].notna().sum() < 3:
             continue
         ok = gen[[col, "gain"]].dropna()
         rho, p = spearmanr(ok[col] * (1 if higher else -1), ok["gain"])
