@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import os
+import functools
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -34,7 +33,7 @@ import torch
 from filelock import FileLock
 
 from bench.registry import check_name
-from bench.store import readable_mode, stable_hash
+from bench.store import atomic_write, stable_hash
 
 T = TypeVar("T")
 
@@ -86,15 +85,12 @@ def cached(cache_dir: Path, kind: str, key: dict[str, Any], build: Callable[[], 
         seconds = time.perf_counter() - t0
         BUILDS.append({"kind": kind, "what": what, "path": str(path), "seconds": round(seconds, 2)})
         say(f"built {what} in {seconds:.1f} s")
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            readable_mode(fd)
-            with os.fdopen(fd, "wb") as f:
-                torch.save(obj, f)
-                f.flush()
-                os.fsync(f.fileno())  # on disk before the rename makes it visible
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_write(path, functools.partial(_save, obj))  # fsynced before the rename makes it visible
         return obj
+
+
+def _save(obj: Any, tmp: Path) -> None:
+    # through a file object, not the path: given a path, torch.save names the archive's inner folder
+    # after the (random) temporary file, so the same artefact would come out as different bytes
+    with open(tmp, "wb") as f:
+        torch.save(obj, f)

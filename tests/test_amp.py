@@ -8,7 +8,8 @@ import dataclasses
 import torch
 
 from bench.cli import main
-from bench.runner import cell_key, run_cell
+from bench.plan import cell_key
+from bench.runner import run_cell
 from bench.suite import Cell
 
 CELL = Cell("amp", "digits", "baseline", 2, 0, "tiny", {}, "tiny", {}, 0)

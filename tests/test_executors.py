@@ -89,7 +89,7 @@ def test_closing_the_pool_early_ends_its_workers(tmp_path: Path, probe):
     """What Ctrl-C does: the driver stops consuming, queued cells are dropped, workers end."""
     suite = tiny_suite(methods=("baseline", probe.NAME), seeds=(0,),
                        method_overrides={probe.NAME: {"counter": str(tmp_path / "n.txt"), "fit_s": 120.0}})
-    from bench.runner import plan
+    from bench.plan import plan
     from bench.store import ResultStore
 
     options = opts(tmp_path, "pool")
@@ -170,7 +170,7 @@ def test_finished_is_what_run_suite_consumes():
 def test_a_claimed_cell_is_left_to_its_holder(tmp_path: Path):
     """Another run holds one cell's claim: the executor skips it (record None, how "busy <pid>"),
     runs the other, and run_suite counts it without writing anything for it."""
-    from bench.runner import plan
+    from bench.plan import plan
     from bench.store import Claim, ResultStore
 
     options = opts(tmp_path, "res")

@@ -12,7 +12,7 @@ from bench.cli import main
 from bench.datasets import load_dataset
 from bench.errors import BenchError
 from bench.method import METHODS, Method, register_method
-from bench.runner import cell_key
+from bench.plan import cell_key
 from bench.suite import Cell, check_tuned_seeds, load_suite, resolve_methods, resolve_variant
 
 HEAD = 'datasets = ["digits"]\nshots = [2]\nseeds = [0, 1, 2]\npreset = "tiny"\nclassifier = "tiny"\n'
