@@ -61,6 +61,9 @@ LAYOUT_JS = """() => {
     content_width: (() => { const cs = getComputedStyle(document.body);
       return document.body.getBoundingClientRect().width - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight); })(),
     cells: cells, overlaps: overlaps,
+    // how far each table's scrolling wrapper hides its table (0: the whole table is on screen)
+    scrolls: [...document.querySelectorAll('div.scroll')].filter(d => d.querySelector('table'))
+               .map(d => ({table: d.querySelector('caption').textContent, hidden: d.scrollWidth - d.clientWidth})),
     images: [...document.images].map(i => ({alt: i.alt, cls: i.className, w: i.getBoundingClientRect().width,
                                            natural: i.naturalWidth, complete: i.complete,
                                            sample: !!i.closest('.sample')})),

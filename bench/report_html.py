@@ -33,7 +33,7 @@ class Section:
 
 CSS = """
 *{box-sizing:border-box}
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1180px;margin:1.5em auto;padding:0 16px;
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1320px;margin:1.5em auto;padding:0 16px;
 color:#222;line-height:1.45}
 h1{margin-bottom:.2em;font-size:1.7em;overflow-wrap:anywhere} h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}
 nav.toc{font-size:.9em;display:flex;flex-wrap:wrap;gap:.2em .9em;margin:.8em 0}
@@ -41,10 +41,11 @@ p.intro{max-width:60em}
 div.scroll{overflow-x:auto;max-width:100%;-webkit-overflow-scrolling:touch}
 table.results{border-collapse:collapse;margin:1em 0 .3em;font-variant-numeric:tabular-nums}
 table.results caption{text-align:left;font-weight:600;padding-bottom:.4em}
-table.results th,table.results td{padding:.25em .7em;border-bottom:1px solid #e4e4e4;text-align:right;white-space:nowrap}
+table.results th,table.results td{padding:.25em .5em;border-bottom:1px solid #e4e4e4;text-align:right;white-space:nowrap}
 table.results thead th{white-space:normal;vertical-align:bottom}
 table.results th:first-child{text-align:left} table.results thead th{border-bottom:2px solid #444}
 table.results tfoot th,table.results tfoot td{font-style:italic;font-weight:400;color:#555;border-top:2px solid #999}
+table.results span.p{font-size:.8em;color:#555}
 sup.mark{font-size:.8em;font-weight:700;margin-left:3px;cursor:help}
 sup.up,sup.down{color:#fff;border-radius:3px;padding:0 .3em;vertical-align:.15em}
 sup.up{background:#1a7f37} sup.down{background:#c62828} sup.tie{color:#5b4a9e;font-weight:400;font-size:.9em}

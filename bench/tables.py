@@ -25,6 +25,7 @@ them is likely to go unseen or unmarked.
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -320,11 +321,16 @@ MARK_CLASS = {"↑": ("up", "significantly better than the baseline"),
               "†": ("tie", "not significantly different from the best")}
 
 
+_P_SUFFIX = re.compile(r" (\(p(?:=|&lt;)[^)]*\))$")
+
+
 def to_html(t: Table) -> str:
     """A ``<table class="results">`` in a horizontally scrollable wrapper (phones), the note below.
     Marks get a class each (``up``/``down``/``tie``), so CSS tells them apart by colour and shape."""
     def cell(c: Cell, tag: str = "td") -> str:
         txt = html.escape(c.text)
+        # the verdict's "(p=…)" in a smaller grey run, so four shot columns fit a 1280-px page
+        txt = _P_SUFFIX.sub(r' <span class="p">\1</span>', txt)
         if c.bold:
             txt = f"<strong>{txt}</strong>"
         for m in c.marks:

@@ -11,8 +11,8 @@
 #   bench run --suite standard --device cuda --results-dir /tmp/ref-results
 # then: scripts/make_reference.sh /tmp/ref-results standard
 # NOTE="..." adds a line (e.g. how loaded the machine was) to readme_section.md (kept in results/reference/note.txt).
-# Afterwards, AUGBENCH_SCREENSHOT=reports/figures/report-screenshot.png python -m pytest -m browser tests/test_report.py
-# refreshes the committed screenshot of the report.
+# Afterwards refresh the committed screenshots (and read what they measured):
+#   python scripts/report_screenshots.py reports/reference/index.html reports/figures/reference-report
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RESULTS=${1:?usage: scripts/make_reference.sh RESULTS_DIR [SUITE]}

@@ -95,3 +95,28 @@ def test_significance_marks_look_different(page):
     assert st["up"]["background"] != st["down"]["background"]
     assert st["tie"]["background"] in ("rgba(0, 0, 0, 0)", "transparent")
     assert st["up"]["background"] != st["tie"]["background"] and st["up"]["color"] != st["tie"]["color"]
+
+
+def test_tables_fit_a_desktop_page_without_scrolling(page):
+    if page["width"] < 600:
+        pytest.skip("on a phone wide tables scroll inside their wrapper by design")
+    assert page["scrolls"], "no table wrappers measured"
+    assert [s for s in page["scrolls"] if s["hidden"] > 0] == []
+
+
+def test_reference_verdict_table_fits_1280_px():
+    """The committed reference report's verdict (22 methods × 4 shot columns, each cell with its CI,
+    Holm p and mark) is read whole on a 1280-px screen, no column hidden behind a scrollbar."""
+    ref = Path(__file__).resolve().parent.parent / "reports" / "reference" / "index.html"
+    if not ref.is_file():
+        pytest.skip("no committed reference report")
+    why = _browser_ready()
+    if why:
+        pytest.skip(why)
+    from bench.browser import layout
+
+    info = layout(ref, 1280)
+    verdict = [s for s in info["scrolls"] if "gain over baseline" in s["table"]]
+    assert verdict, "the reference report has no verdict table"
+    assert [s for s in verdict if s["hidden"] > 0] == []
+    assert info["page_width"] <= 1280
