@@ -62,7 +62,7 @@ dl{display:grid;grid-template-columns:minmax(6em,max-content) minmax(0,1fr);gap:
 .gridwrap img{flex:1;min-width:0;width:100%;image-rendering:pixelated;border:0}
 @media (max-width:600px){
  body{margin:.8em auto;padding:0 10px} h1{font-size:1.35em} h2{font-size:1.2em}
- table.results{font-size:.85em} table.results th,table.results td{padding:.25em .5em}
+ table.results{font-size:.85em}
  dl{grid-template-columns:minmax(0,1fr)} dd{margin-bottom:.4em}
  .samples{grid-template-columns:minmax(0,1fr)}
  figure img.wide{max-width:none;width:760px}
