@@ -288,8 +288,19 @@ def cmd_list(args: argparse.Namespace) -> int:
     elif args.what == "datasets":
         from bench.datasets import DATASETS
 
+        from bench.method import METHODS
+        from bench.sources import source_field
+
+        users = {m: METHODS.get(m).auto_sources for m in METHODS.names() if source_field(METHODS.get(m))}
         for name in DATASETS.names():
             print(f"{name:16s} {(DATASETS.get(name).__doc__ or '').strip().splitlines()[0]}")
+            by_src: dict[str, list[str]] = {}
+            for m, a in users.items():
+                by_src.setdefault(a.get(name) or "none (name one with --source)", []).append(m)
+            if set(by_src) != {"none (name one with --source)"}:
+                text = (next(iter(by_src)) if len(by_src) == 1 else
+                        "; ".join(f"{src} ({', '.join(ms)})" for src, ms in sorted(by_src.items())))
+                print(f"{'':17s}its transfer source (source = \"auto\"): {text}")
         print(f"{'folder:PATH':16s} your own images: PATH/train/<class>/*.png and PATH/test/<class>/*.png")
         print(f"{'NAME[5-9]':16s} any of the above restricted to some classes (indices and ranges, e.g. [0,2,4]);"
               " transfer methods then pretrain on its other classes")

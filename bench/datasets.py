@@ -1,6 +1,7 @@
 """Datasets: each loader returns an :class:`ImageDataset` of uint8 N×C×H×W tensors.
 
-Built-ins: ``digits`` (scikit-learn's bundled 8×8 digits, no network), ``fashion-mnist`` (data
+Built-ins: ``digits`` (scikit-learn's bundled 8×8 digits, no network), ``font-digits`` (digits
+rendered from matplotlib's bundled fonts, distorted: a synthetic source made offline), ``fashion-mnist`` (data
 root, else Debian's ``dataset-fashion-mnist`` files, else ``--download``), ``mnist``, ``kmnist``,
 ``cifar10`` (data root or ``--download``) and ``folder:PATH`` (a user's own ImageFolder tree).
 Any of them restricted to some of its classes is written ``NAME[5-9]`` or ``NAME[0,2,4]``
@@ -187,7 +188,9 @@ DIGITS_N_TRAIN = 1200
 
 @DATASETS.register("digits")
 def load_digits(root: Path, download: bool) -> ImageDataset:
-    """scikit-learn's 1,797 8×8 digits (values 0-16, rescaled to 0-255).
+    """scikit-learn's 1,797 handwritten 8×8 digits (offline: ships with scikit-learn).
+
+    Values 0-16, rescaled to 0-255.
 
     Fixed split: the first 1,200 images in file order are train, the last 597 test. No shuffle,
     so the split does not depend on any library's random number generator.
@@ -205,6 +208,22 @@ def load_digits(root: Path, download: bool) -> ImageDataset:
         classes=tuple(str(i) for i in range(10)),
         family="handwriting",
         source="sklearn.datasets.load_digits",
+    )
+
+
+@DATASETS.register("font-digits")
+def load_font_digits(root: Path, download: bool) -> ImageDataset:
+    """Printed digits rendered from matplotlib's fonts, distorted (28×28; offline: made by augbench).
+
+    6,000 train / 1,000 test, a synthetic source that ships with the Python dependencies
+    (:mod:`bench.font_digits`); made on first use in seconds and cached in ``<root>/font-digits/``."""
+    from bench.font_digits import as_tensors, load_arrays
+
+    arrays, what = load_arrays(Path(root))
+    t = as_tensors(arrays)
+    return ImageDataset(
+        name="font-digits", train_x=t["train_x"], train_y=t["train_y"], test_x=t["test_x"], test_y=t["test_y"],
+        classes=tuple(str(i) for i in range(10)), family="handwriting", source=what,
     )
 
 
@@ -261,7 +280,8 @@ def _torchvision_idx(name: str, cls_name: str, family: str, system_name: str | N
         )
 
     loader.__name__ = f"load_{name.replace('-', '_')}"
-    loader.__doc__ = f"torchvision.datasets.{cls_name} from ``<root>/{cls_name}/raw``."
+    where = "<root>, Debian's dataset-fashion-mnist, or --download" if system_name == "fashion-mnist" else "<root> or --download"
+    loader.__doc__ = f"torchvision.datasets.{cls_name} (28×28; from {where})."
     DATASETS.register(name)(loader)
     return loader
 
@@ -278,7 +298,7 @@ _torchvision_idx("kmnist", "KMNIST", "handwriting", system_name=None)
 
 @DATASETS.register("cifar10")
 def load_cifar10(root: Path, download: bool) -> ImageDataset:
-    """torchvision.datasets.CIFAR10 from ``<root>/cifar-10-batches-py``."""
+    """torchvision.datasets.CIFAR10 (32×32 colour; from <root>/cifar-10-batches-py or --download)."""
     import torchvision.datasets as tvd
 
     try:

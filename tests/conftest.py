@@ -47,7 +47,7 @@ def _fashion_mnist_installed() -> bool:
 
 @pytest.fixture
 def require_fashion_mnist():
-    """Transfer methods' offline source for a digits target is Fashion-MNIST (Debian's package).
-    CI installs it; on a machine without it, these tests skip and say how to get it."""
+    """Tests on 28×28 Fashion-MNIST itself (Debian's package; the digits target's transfer source,
+    font-digits, needs none). CI installs it; without it these tests skip and say how to get it."""
     if not _fashion_mnist_installed():
-        pytest.skip("needs Fashion-MNIST as the offline transfer source: apt-get install dataset-fashion-mnist")
+        pytest.skip("needs Fashion-MNIST (28×28 images): apt-get install dataset-fashion-mnist")

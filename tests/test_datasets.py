@@ -153,7 +153,7 @@ def test_auto_source_is_the_same_rule_for_every_transfer_method(tmp_path):
     for m in users:
         cls = METHODS.get(m)
         assert resolve_source("auto", load_dataset("digits[5-9]"), cls.auto_sources, m) == "digits[0-4]"
-        assert resolve_source("auto", load_dataset("digits[0-8]"), cls.auto_sources, m) == "fashion-mnist"
+        assert resolve_source("auto", load_dataset("digits[0-8]"), cls.auto_sources, m) == "font-digits"
         assert resolve_source("mnist", folder, cls.auto_sources, m) == "mnist"
         with pytest.raises(BenchError, match=rf"^{m} has no automatic transfer source for dataset 'folder-pets'.*--source"):
             resolve_source("auto", folder, cls.auto_sources, m)

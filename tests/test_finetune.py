@@ -11,11 +11,11 @@ def cell(method="finetune", seed=0, **overrides):
     return Cell("ft", "digits", method, 2, seed, "tiny", overrides, "tiny", {}, 0)
 
 
-def test_source_model_cached_across_cells_and_presets(options, require_fashion_mnist):
+def test_source_model_cached_across_cells_and_presets(options):
     a = run_cell(cell(seed=0), options)
     assert a["status"] == "ok", a["error"]
     assert a["details"]["source_built_in_this_cell"] is True
-    assert a["details"]["source"] == "fashion-mnist"
+    assert a["details"]["source"] == "font-digits"
     files = list((options.cache_dir / "finetune-source").glob("*.pt"))
     assert len(files) == 1
     mtime = files[0].stat().st_mtime_ns

@@ -37,9 +37,7 @@ def test_declares_protocol(name):
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_runs_and_is_deterministic(name, shared_options, request):
-    if METHODS.get(name).capabilities.uses_source:
-        request.getfixturevalue("require_fashion_mnist")
+def test_runs_and_is_deterministic(name, shared_options):
     a = run_cell(tiny_cell(name), shared_options)
     assert a["status"] == "ok", a["error"] and a["error"]["traceback"]
     acc = a["metrics"]["accuracy"]
@@ -73,9 +71,7 @@ def fit_and_generate(name: str, ds, shots: int, per_class: int, options) -> tupl
 
 
 @pytest.mark.parametrize("name", [n for n in ALL if METHODS.get(n).capabilities.generates])
-def test_generated_images_shape_dtype_labels(name, options, digits, request):
-    if METHODS.get(name).capabilities.uses_source:
-        request.getfixturevalue("require_fashion_mnist")
+def test_generated_images_shape_dtype_labels(name, options, digits):
     x, y = fit_and_generate(name, digits, shots=2, per_class=3, options=options)
     assert x.dtype == torch.uint8 and tuple(x.shape) == (30, *digits.image_shape)
     assert y.dtype == torch.int64 and sorted(torch.bincount(y, minlength=10).tolist()) == [3] * 10
