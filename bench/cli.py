@@ -287,7 +287,6 @@ def cmd_list(args: argparse.Namespace) -> int:
             print(f"BROKEN {b.describe(METHODS.entry_point_group)}; {b.advice()}")
     elif args.what == "datasets":
         from bench.datasets import DATASETS
-
         from bench.method import METHODS
         from bench.sources import source_field
 
