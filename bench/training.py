@@ -1,6 +1,6 @@
 """The fixed downstream classifier budget: identical for every method in a suite.
 
-One small CNN per image size (:class:`bench.nets.SmallCNN`), Adam with fixed settings, a fixed
+One small CNN per image size (:class:`bench.nets.SmallCNN`), one optimiser recipe, a fixed
 number of steps of fixed batch size drawn with replacement, seeded. A method changes only what
 the classifier trains on (augmented, generated or pseudo-labelled images), its initialisation, or
 its fine-tuning schedule.
@@ -10,10 +10,19 @@ Budget. By default the classifier takes ``steps`` steps whatever it trains on. W
 ``min_steps``, ``max_steps``), N = labelled + generated/pseudo-labelled images (the steps
 actually taken are in the record's ``details.classifier_steps``). How the default was chosen:
 results/protocol/README.md.
+
+Recipe. ``optimizer`` (Adam, or SGD with Nesterov momentum 0.9), ``schedule`` (a constant lr,
+cosine decay after a linear warm-up, or one-cycle as torch's OneCycleLR draws it), ``norm``
+(BatchNorm after each conv), ``label_smoothing`` (also applied to a method's soft targets) and
+``ema`` (an exponential moving average of the weights, scored instead of the last weights). Their
+defaults are the 4800-step protocol's recipe (Adam, constant lr, none of the rest) and are left
+out of the cell key, so records written before these fields existed keep their keys.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -43,8 +52,23 @@ class ClassifierConfig:
     # test accuracy also measured after these many steps (a learning curve in the record's
     # ``details.classifier_curve``); the training itself is unchanged (see train_classifier)
     checkpoints: tuple[int, ...] = ()
+    # the recipe (issue 28; defaults = the 4800-step protocol's: Adam at a constant lr, no
+    # normalisation, hard labels, the last weights): see the module doc
+    optimizer: str = "adam"  # adam | sgd (momentum 0.9, Nesterov)
+    schedule: str = "constant"  # constant | cosine (linear warm-up, cosine decay to 0) | onecycle
+    warmup: float = 0.0  # share of the steps spent warming the lr up from 0 (cosine, onecycle)
+    norm: str = "none"  # none | batch (BatchNorm after every conv of the classifier)
+    label_smoothing: float = 0.0
+    ema: float = 0.0  # decay of an exponential moving average of the weights, scored instead of the last (0 = off)
 
     def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS or self.schedule not in SCHEDULES or self.norm not in NORMS:
+            raise BenchError(f"classifier: optimizer must be one of {', '.join(OPTIMIZERS)}, schedule one of "
+                             f"{', '.join(SCHEDULES)}, norm one of {', '.join(NORMS)}; got {self.optimizer!r}, "
+                             f"{self.schedule!r}, {self.norm!r}")
+        if not (0.0 <= self.warmup < 1.0 and 0.0 <= self.label_smoothing < 1.0 and 0.0 <= self.ema < 1.0):
+            raise BenchError(f"classifier: warmup, label_smoothing and ema must be in [0, 1), got {self.warmup}, "
+                             f"{self.label_smoothing}, {self.ema}")
         if self.steps < 1 or self.batch_size < 1:
             raise BenchError(f"classifier: steps and batch_size must be >= 1, got {self.steps} and {self.batch_size}")
         if self.epochs < 0 or self.min_steps < 0 or self.max_steps < 0:
@@ -69,9 +93,14 @@ class ClassifierConfig:
         return min(steps, self.max_steps) if self.max_steps else steps
 
 
+OPTIMIZERS = ("adam", "sgd")
+SCHEDULES = ("constant", "cosine", "onecycle")
+NORMS = ("none", "batch")
+
 #: fields added after records were first written: left out of the cell key while at their
 #: default, so the keys of existing records stay valid
-_KEY_OPTIONAL = {"epochs": 0.0, "min_steps": 0, "max_steps": 0, "checkpoints": ()}
+_KEY_OPTIONAL = {"epochs": 0.0, "min_steps": 0, "max_steps": 0, "checkpoints": (), "optimizer": "adam",
+                 "schedule": "constant", "warmup": 0.0, "norm": "none", "label_smoothing": 0.0, "ema": 0.0}
 
 
 def classifier_key(cfg: ClassifierConfig) -> dict:
@@ -117,7 +146,7 @@ def make_classifier(image_shape, num_classes: int, cfg: ClassifierConfig) -> Sma
     faster on CPU (oneDNN; a 64-image Fashion-MNIST step on one core, measured in one process)
     with the same arithmetic up to float rounding. Not part of the cell key, like the thread
     count; records name it in ``environment.classifier_memory_format``."""
-    model = SmallCNN(image_shape, num_classes, width=cfg.width, dropout=cfg.dropout)
+    model = SmallCNN(image_shape, num_classes, width=cfg.width, dropout=cfg.dropout, norm=cfg.norm)
     return model.to(memory_format=CLASSIFIER_MEMORY_FORMAT)
 
 
@@ -168,18 +197,23 @@ def train_classifier(
             raise BenchError("train_classifier needs num_classes when augment_labelled is given")
     gen = torch.Generator().manual_seed(seed)
     model.to(device).train()
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = make_optimizer(model, cfg)
     n_real = cfg.batch_size if extra is None else int(round(cfg.batch_size * real_fraction))
     loss = torch.tensor(float("nan"))
     total = cfg.steps_for(len(x) + (len(extra[0]) if extra is not None else 0))
     marks = {c for c in cfg.checkpoints if c < total} if probe is not None else set()
     curve: list[list[float]] = []
+    lr_at = lr_schedule(cfg, total)
+    ema = WeightAverage(model, cfg.ema) if cfg.ema > 0 else None
     for step in tqdm(range(total), desc=desc, leave=False, disable=None, mininterval=0.5):
         if step in marks:
-            model.eval()
-            with torch.no_grad():
+            with (ema.swapped_in(model) if ema is not None else contextlib.nullcontext()), torch.no_grad():
+                model.eval()
                 curve.append([step, probe(model)])
             model.train()
+        if lr_at is not None:
+            for group in opt.param_groups:
+                group["lr"] = lr_at(step)
         if on_step is not None:
             on_step(model, step, total)
         idx = torch.randint(len(x), (n_real,), generator=gen)
@@ -194,14 +228,95 @@ def train_classifier(
             xb, tb = check_labelled(augment_labelled(xb, yb, num_classes), xb.shape, num_classes)
         logits = model(to_input(xb.to(device)))
         if tb is not None:
-            loss = F.cross_entropy(logits, tb.to(device))
+            tb = tb.to(device)
+            if cfg.label_smoothing:
+                tb = tb * (1 - cfg.label_smoothing) + cfg.label_smoothing / tb.shape[1]
+            loss = F.cross_entropy(logits, tb)
         else:
-            loss = F.cross_entropy(logits, yb.to(device))
+            loss = F.cross_entropy(logits, yb.to(device), label_smoothing=cfg.label_smoothing)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if ema is not None:
+            ema.update(model)
+    if ema is not None:
+        ema.copy_to(model)
     model.eval()
     return {"final_loss": float(loss.detach()), "steps": total, "curve": curve}
+
+
+def make_optimizer(model: torch.nn.Module, cfg: ClassifierConfig) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad] or list(model.parameters())
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
+    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def lr_schedule(cfg: ClassifierConfig, total: int) -> Callable[[int], float] | None:
+    """step -> learning rate (None: constant ``cfg.lr``). ``cosine``: linear warm-up from 0 over
+    ``warmup`` of the steps, then half a cosine down to 0 at the last step. ``onecycle``: Smith's
+    one-cycle as ``torch.optim.lr_scheduler.OneCycleLR`` draws it (cosine up from lr/25 over
+    ``warmup`` of the steps, 0.3 if 0, then cosine down to lr/1e4)."""
+    if cfg.schedule == "constant":
+        return None
+    peak = cfg.lr
+    if cfg.schedule == "cosine":
+        n_warm = int(round(cfg.warmup * total))
+
+        def cosine(step: int) -> float:
+            if step < n_warm:
+                return peak * (step + 1) / n_warm
+            t = (step - n_warm) / max(1, total - n_warm)
+            return peak * 0.5 * (1 + math.cos(math.pi * t))
+
+        return cosine
+    lo, end = peak / 25, peak / 25 / 1e4
+    n_up = max(1e-9, (cfg.warmup or 0.3) * total - 1)  # OneCycleLR's float phase boundary
+
+    def onecycle(step: int) -> float:
+        if step <= n_up:
+            return peak + (lo - peak) / 2 * (math.cos(math.pi * step / n_up) + 1)
+        t = (step - n_up) / max(1e-9, total - 1 - n_up)
+        return end + (peak - end) / 2 * (math.cos(math.pi * min(t, 1.0)) + 1)
+
+    return onecycle
+
+
+class WeightAverage:
+    """An exponential moving average of a model's floating-point parameters and buffers (BatchNorm
+    statistics), ``decay`` per step with the usual warm-up ``min(decay, (1 + n) / (10 + n))`` so the
+    average does not start as the random initialisation. Scored instead of the last weights."""
+
+    def __init__(self, model: torch.nn.Module, decay: float) -> None:
+        self.decay, self.n = decay, 0
+        self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        d = min(self.decay, (1 + self.n) / (10 + self.n))
+        self.n += 1
+        for k, v in model.state_dict().items():
+            if k in self.shadow:
+                self.shadow[k].mul_(d).add_(v.detach(), alpha=1 - d)
+
+    @torch.no_grad()
+    def copy_to(self, model: torch.nn.Module) -> None:
+        state = model.state_dict()
+        for k, v in self.shadow.items():
+            state[k].copy_(v)
+
+    @contextlib.contextmanager
+    def swapped_in(self, model: torch.nn.Module):
+        """The average in ``model`` for the block (a checkpoint probe), the live weights after it."""
+        live = {k: v.detach().clone() for k, v in model.state_dict().items() if k in self.shadow}
+        self.copy_to(model)
+        try:
+            yield
+        finally:
+            state = model.state_dict()
+            with torch.no_grad():
+                for k, v in live.items():
+                    state[k].copy_(v)
 
 
 def check_labelled(out: object, shape: torch.Size, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:

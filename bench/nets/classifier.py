@@ -15,18 +15,21 @@ from bench.nets.layers import n_downsamples
 
 
 class SmallCNN(nn.Module):
-    """The fixed downstream classifier: conv blocks, then a 128-d feature vector and a linear head."""
+    """The fixed downstream classifier: conv blocks (conv, optional BatchNorm, ReLU, max-pool), then a
+    128-d feature vector and a linear head."""
 
     feature_dim = 128
 
-    def __init__(self, image_shape: tuple[int, int, int], num_classes: int, width: int = 32, dropout: float = 0.3) -> None:
+    def __init__(self, image_shape: tuple[int, int, int], num_classes: int, width: int = 32, dropout: float = 0.3,
+                 norm: str = "none") -> None:
         super().__init__()
         c, h, w = image_shape
         layers: list[nn.Module] = []
         ch, size = c, min(h, w)
         for i in range(n_downsamples(size)):
             out = width * 2**i
-            layers += [nn.Conv2d(ch, out, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2)]
+            layers += [nn.Conv2d(ch, out, 3, padding=1), *([nn.BatchNorm2d(out)] if norm == "batch" else []),
+                       nn.ReLU(inplace=True), nn.MaxPool2d(2)]
             ch = out
             h, w = h // 2, w // 2
         layers += [nn.Flatten(), nn.Dropout(dropout), nn.Linear(ch * h * w, self.feature_dim), nn.ReLU(inplace=True)]
