@@ -64,6 +64,13 @@ def toml_value(v) -> str:
 def write_suite(args: argparse.Namespace) -> None:
     methods, recipes = args.methods.split(","), args.recipes.split(",")
     names = [f"{m}@{r}" for m in methods for r in recipes]
+    settings: dict[str, dict] = {}  # --set METHOD.KEY=VALUE: method settings, e.g. the old study's source
+    for item in args.set or []:
+        key, _, value = item.partition("=")
+        m, _, k = key.partition(".")
+        if not (m in methods and k and value):
+            raise SystemExit(f"--set {item!r}: write METHOD.KEY=VALUE with METHOD one of {', '.join(methods)}")
+        settings.setdefault(m, {})[k] = int(value) if value.isdigit() else value
     lines = [f"# Classifier recipe study (issue 28, item 1), written by scripts/recipe_study.py: {', '.join(methods)}",
              f"# x recipes {', '.join(recipes)}. Development draws only (seeds >= 1000).",
              f'name = "{args.name or "recipe-" + args.dataset}"',
@@ -75,7 +82,8 @@ def write_suite(args: argparse.Namespace) -> None:
     for m in methods:
         for r in recipes:
             body = ", ".join(f"{k} = {toml_value(v)}" for k, v in parse_recipe(r).items())
-            lines += [f'[variants."{m}@{r}"]', f"classifier = {{ {body} }}", ""]
+            extra = [f"{k} = {toml_value(v)}" for k, v in settings.get(m, {}).items()]
+            lines += [f'[variants."{m}@{r}"]', *extra, f"classifier = {{ {body} }}", ""]
     Path(args.out).write_text("\n".join(lines))
     print(f"wrote {args.out}: {len(names)} rows x shots [{args.shots}] x seeds [{args.seeds}]")
 
@@ -162,6 +170,8 @@ def main(argv: list[str] | None = None) -> None:
     s.add_argument("--seeds", default="1000, 1001, 1002, 1003, 1004")
     s.add_argument("--test-cap", type=int, default=0)
     s.add_argument("--name")
+    s.add_argument("--set", action="append", metavar="METHOD.KEY=VALUE",
+                   help="a method setting in every recipe variant of METHOD (repeatable)")
     s.add_argument("--out", required=True)
     t = sub.add_parser("table", help="study records vs the old recipe's -> .md, .csv")
     t.add_argument("--suite", required=True, help="study suite name(s), comma-separated")
