@@ -101,7 +101,6 @@ def load(results_dir: str, suite: str) -> pd.DataFrame:
         rows.append({"dataset": r["dataset"]["name"], "name": name, "base": base, "recipe": recipe,
                      "shots": r["task"]["shots"], "seed": r["task"]["seed"], "accuracy": r["metrics"]["accuracy"],
                      "steps": r["details"].get("classifier_steps"), "train_s": r["timings"]["train_s"],
-                     "total_s": r["timings"]["total_s"],
                      "best_old": max([a for _, a in curve] + [r["metrics"]["accuracy"]])})
     return pd.DataFrame(rows)
 

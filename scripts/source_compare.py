@@ -18,7 +18,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -35,12 +34,12 @@ def load(results_dir: str, suite: str) -> dict:
 
 
 def paired(x: list[float], y: list[float]) -> str:
+    from bench.aggregate import ci95, paired_p
+
     d = np.asarray(x) - np.asarray(y)
     if len(d) < 2:
         return f"{d.mean():+.3f} (n = {len(d)})"
-    half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
-    p = stats.ttest_rel(x, y).pvalue if d.std() > 0 else (1.0 if d.mean() == 0 else 0.0)
-    return f"{d.mean():+.3f} ± {half:.3f} (p {p:.3f})"
+    return f"{d.mean():+.3f} ± {ci95(d):.3f} (p {paired_p(x, y):.3f})"
 
 
 def main(argv: list[str] | None = None) -> None:
