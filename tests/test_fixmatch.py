@@ -98,3 +98,26 @@ def test_both_pseudo_label_passes_train_and_differ(shared_options, weak_eval):
                           "tiny", {}, 0), shared_options) for w in (weak_eval, not weak_eval)]
     assert all(r["status"] == "ok" for r in recs), [r["error"] for r in recs]
     assert recs[0]["details"]["final_loss"] != recs[1]["details"]["final_loss"]
+
+
+def test_weight_average_carries_batchnorm_statistics(options):
+    """With a BatchNorm classifier the scored (averaged) model's running statistics are the
+    training run's, not the initial mean 0 / var 1 (version 2 averaged parameters only)."""
+    from bench.datasets import load_dataset
+    from bench.method import FitData
+    from bench.runner import MethodContext, seed_everything
+    from bench.tasks import draw_task
+    from bench.training import classifier_config
+
+    ds = load_dataset("digits", options.data_root)
+    task = draw_task(ds, 3, 0)
+    seed_everything(0)
+    clf = classifier_config("tiny", {"norm": "batch"})
+    ctx = MethodContext(torch.device("cpu"), 0, ds.image_shape, ds.num_classes, clf, options, ds)
+    cls = METHODS.get("fixmatch")
+    m = cls(cls.make_config("tiny", {"steps": 6, "ema": 0.5}), ctx)
+    m.fit(FitData(task.x, task.y, ds.classes, ds.image_shape, ds.family, pool_x=task.pool_x))
+    bns = [mod for mod in m.model.modules() if isinstance(mod, torch.nn.BatchNorm2d)]
+    assert bns, "the tiny classifier with norm='batch' has BatchNorm layers"
+    assert all(int(b.num_batches_tracked) > 0 for b in bns)
+    assert all(not torch.allclose(b.running_mean, torch.zeros_like(b.running_mean)) for b in bns)
