@@ -7,6 +7,13 @@ pool (``pool_size``). Images whose confidence reaches ``threshold`` are accepted
 class must not swamp the rest). Each later round retrains a fresh classifier on the k shots plus
 the kept pseudo-labels (mixed ``real_fraction`` real per batch) and relabels the pool.
 
+Threshold under label smoothing. A classifier trained with label smoothing ε on K classes is
+pulled towards a highest probability of 1 − ε + ε/K (0.91 for ε = 0.1, K = 10), so an absolute
+0.9 would accept almost nothing it is not already sure of. ``threshold`` is therefore relative to
+that ceiling: an image is accepted when its softmax confidence reaches threshold · (1 − ε + ε/K)
+(the absolute value is in the record as ``threshold_absolute``); without smoothing it is the plain
+threshold. The GMM labeller's posteriors are not smoothed and use the plain threshold.
+
 Labeller (``labeller``): ``softmax`` — the classifier's own probabilities; ``gmm`` — a Gaussian
 mixture in the classifier's 128-d feature space, one diagonal component per class initialised at
 the class means of the labelled shots and refined by EM over labelled + pool features; its
@@ -40,7 +47,7 @@ LABELLERS = ("softmax", "gmm")
 class PseudoLabelConfig(GenerativeConfig):
     n_per_class: int = 200  # pseudo-labelled images kept per class (and given to the classifier)
     real_fraction: float = 0.5
-    threshold: float = 0.9  # minimum confidence to accept a pseudo-label
+    threshold: float = 0.9  # minimum confidence to accept a pseudo-label, relative to the label-smoothing ceiling (module doc)
     rounds: int = 2  # label-retrain rounds before the harness's final retraining
     pool_size: int = 5000  # pool images considered (random subsample; 0 = the whole pool)
     labeller: str = "softmax"  # softmax or gmm (see module docstring)
@@ -82,7 +89,7 @@ def gmm_posteriors(feat_lab: torch.Tensor, y: torch.Tensor, feat_pool: torch.Ten
 
 @register_method("pseudo-label")
 class PseudoLabel(Method):
-    version = "1"
+    version = "2"  # 2: threshold relative to the confidence ceiling label smoothing allows
     Config = PseudoLabelConfig
     presets = {
         "tiny": {"n_per_class": 5, "rounds": 1, "pool_size": 300, "threshold": 0.5},
@@ -100,6 +107,8 @@ class PseudoLabel(Method):
         self.x, self.y, self.num_classes = data.x, data.y, data.num_classes
         self.kept_x, self.kept_y, self.kept_pos = pool[:0], data.y[:0], pos[:0]
         self.rounds: list[dict] = []
+        eps = ctx.classifier_cfg.label_smoothing if cfg.labeller == "softmax" else 0.0
+        self.threshold_absolute = cfg.threshold * (1 - eps + eps / data.num_classes)
         for r in range(cfg.rounds):
             model = ctx.make_classifier()
             extra = (self.kept_x, self.kept_y) if len(self.kept_y) else None
@@ -111,7 +120,7 @@ class PseudoLabel(Method):
                 lab_feats, _ = _features_and_probs(model, data.x, ctx.device)
                 probs = gmm_posteriors(lab_feats, data.y, feats, data.num_classes, ctx.seed + r)
             conf, label = probs.max(1)
-            accepted = torch.nonzero(conf >= cfg.threshold).flatten()
+            accepted = torch.nonzero(conf >= self.threshold_absolute).flatten()
             kept = self._keep_per_class(accepted, conf, label)
             self.kept_x, self.kept_y, self.kept_pos = pool[kept], label[kept], pos[kept]  # pos: into data.pool_x
             score = ctx.score_pool_labels
@@ -148,6 +157,7 @@ class PseudoLabel(Method):
         return {"rounds": self.rounds, "pseudo_labels_used": last["kept"],
                 "pseudo_label_true_accuracy": last["kept_true_accuracy"],
                 "classes_without_pseudo_labels": getattr(self, "fallback_classes", []),
+                "threshold_absolute": round(self.threshold_absolute, 6),
                 "trainable_params": self.trainable}
 
 

@@ -13,10 +13,11 @@ from bench.tasks import draw_task
 from bench.training import classifier_config
 
 
-def fitted(digits, options, **overrides):
+def fitted(digits, options, clf=None, **overrides):
     cls = METHODS.get("pseudo-label")
     task = draw_task(digits, 3, 0)
-    ctx = MethodContext(torch.device("cpu"), 0, digits.image_shape, 10, classifier_config("tiny", {"steps": 150}), options, digits,
+    clf_cfg = classifier_config("tiny", {"steps": 150, **(clf or {})})
+    ctx = MethodContext(torch.device("cpu"), 0, digits.image_shape, 10, clf_cfg, options, digits,
                         score_pool_labels=pool_label_scorer(task))
     m = cls(cls.make_config("tiny", overrides), ctx)
     m.fit(FitData(task.x, task.y, digits.classes, digits.image_shape, digits.family, pool_x=task.pool_x))
@@ -43,6 +44,20 @@ def test_threshold_one_accepts_almost_nothing_and_falls_back(digits, options):
     assert x.shape == (40, *digits.image_shape) and torch.bincount(y, minlength=10).tolist() == [4] * 10
     assert m.details()["pseudo_labels_used"] == len(m.kept_y)
     assert set(m.details()["classes_without_pseudo_labels"]) == set(range(10)) - set(m.kept_y.tolist())
+
+
+def test_threshold_is_relative_to_the_label_smoothing_ceiling(digits, options):
+    """With label smoothing 0.1 on 10 classes the highest target probability is 0.91: threshold 0.9
+    accepts at 0.9 · 0.91 = 0.819, and exactly the pool images whose softmax reaches that."""
+    m, _ = fitted(digits, options, clf={"label_smoothing": 0.1}, threshold=0.9, n_per_class=300)
+    assert abs(m.details()["threshold_absolute"] - 0.819) < 1e-9
+    plain, _ = fitted(digits, options, threshold=0.9)
+    assert plain.details()["threshold_absolute"] == 0.9
+    # the same smoothed classifier (same seed) with the absolute bar at 0.9 accepts fewer images
+    strict, _ = fitted(digits, options, clf={"label_smoothing": 0.1}, threshold=0.9 / 0.91, n_per_class=300)
+    assert abs(strict.details()["threshold_absolute"] - 0.9) < 1e-9
+    first = [f.details()["rounds"][0]["accepted"] for f in (m, strict)]
+    assert first[0] > first[1] > 0
 
 
 def test_generated_images_come_from_pool_or_shots_never_test(digits, options):
