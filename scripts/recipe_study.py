@@ -88,7 +88,7 @@ def write_suite(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}: {len(names)} rows x shots [{args.shots}] x seeds [{args.seeds}]")
 
 
-def load(results_dir: str, suite: str) -> pd.DataFrame:
+def load(results_dir: str, suite: str, suite_is_new: bool = True) -> pd.DataFrame:
     from bench.store import ResultStore
 
     rows = []
@@ -99,10 +99,14 @@ def load(results_dir: str, suite: str) -> pd.DataFrame:
         base, _, recipe = name.partition("@")
         curve = r["details"].get("classifier_curve") or []
         rows.append({"dataset": r["dataset"]["name"], "name": name, "base": base, "recipe": recipe,
+                     "version": int(r["method"]["version"]),
                      "shots": r["task"]["shots"], "seed": r["task"]["seed"], "accuracy": r["metrics"]["accuracy"],
                      "steps": r["details"].get("classifier_steps"), "train_s": r["timings"]["train_s"],
                      "best_old": max([a for _, a in curve] + [r["metrics"]["accuracy"]])})
-    return pd.DataFrame(rows)
+    df = pd.DataFrame(rows)
+    if suite_is_new and not df.empty:  # a method changed since (e.g. fixmatch 3): its latest version only
+        df = df[df["version"] == df.groupby("name")["version"].transform("max")]
+    return df
 
 
 def compare(new: pd.DataFrame, old: pd.DataFrame) -> pd.DataFrame:
@@ -146,8 +150,8 @@ def markdown(c: pd.DataFrame) -> str:
 
 def table(args: argparse.Namespace) -> None:
     new = pd.concat([load(args.results_dir, s) for s in args.suite.split(",")], ignore_index=True)
-    old = load(args.results_dir, args.old)
-    old = old[old["steps"] == OLD_STEPS]
+    old = load(args.results_dir, args.old, suite_is_new=False)
+    old = old[(old["steps"] == OLD_STEPS) | old["steps"].isna()]  # no steps: its own classifier (fixmatch)
     c = compare(new, old)
     text = markdown(c)
     out = Path(args.out)
