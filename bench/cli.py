@@ -76,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--shots", type=_csv("shots", int), help="comma-separated shots per class, e.g. 1,5,10")
     r.add_argument("--seeds", type=_csv("seeds", int), help="comma-separated seeds, e.g. 0,1,2")
     r.add_argument("--preset", help="method config preset for every method (tiny, quick, standard)")
+    r.add_argument("--classifier", help="downstream classifier preset (standard, long, adam-4800, adam-9600, quick, tiny; "
+                                        "default: the suite's)")
     r.add_argument("--source", help="transfer source (a dataset spec) for every selected method that pretrains on one "
                                     "(finetune, finetune-head, transfer-gan); needed for folder:PATH datasets")
     r.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
@@ -137,17 +139,20 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9_.-]+", "-", text.lower()).strip("-.") or "x"
 
 
-def run_name(datasets: list[str], methods: list[str], all_methods: list[str], preset: str, source: str | None) -> str:
-    """A suite name for an ad-hoc run, from what it runs: ``<datasets>_<methods>_<preset>[_src-<source>]``
+def run_name(datasets: list[str], methods: list[str], all_methods: list[str], preset: str, source: str | None,
+             classifier: str | None = None) -> str:
+    """A suite name for an ad-hoc run, from what it runs:
+    ``<datasets>_<methods>_<preset>[_clf-<classifier>][_src-<source>]`` (the classifier when not the suite's)
     (datasets by their display names, ``.``-joined; ``all`` for every registered method). Past 64
     characters the source, then the method list, then the dataset list become short hashes."""
     from bench.store import stable_hash
 
     ds = ".".join(_slug(d) for d in datasets)
     ms = "all" if sorted(methods) == sorted(all_methods) else ".".join(methods)
-    tail = f"_{_slug(preset)}" + (f"_src-{_slug(source)}" if source else "")
+    head = f"_{_slug(preset)}" + (f"_clf-{_slug(classifier)}" if classifier else "")
+    tail = head + (f"_src-{_slug(source)}" if source else "")
     if len(ds) + len(ms) + len(tail) + 1 > 64 and source:  # shorten the source first, then the lists
-        tail = f"_{_slug(preset)}_src-{stable_hash(source)[:6]}"
+        tail = f"{head}_src-{stable_hash(source)[:6]}"
     if len(ds) + len(ms) + len(tail) + 1 > 64:
         ms = f"{len(methods)}-methods-{stable_hash(sorted(methods))[:6]}"
     if len(ds) + len(ms) + len(tail) + 1 > 64:
@@ -170,7 +175,7 @@ def name_run(base, suite, suite_arg: str, name: str | None, source: str | None, 
     from bench.registry import check_name
     from bench.suite import builtin_suites, find_suite
 
-    fields = ("datasets", "methods", "shots", "seeds", "preset", "method_overrides")
+    fields = ("datasets", "methods", "shots", "seeds", "preset", "classifier", "method_overrides")
     adhoc = any(_same(getattr(base, f)) != _same(getattr(suite, f)) for f in fields)
     is_builtin_file = base.name in builtin_suites() and Path(base.path) == find_suite(base.name)
     if name is not None:
@@ -183,13 +188,15 @@ def name_run(base, suite, suite_arg: str, name: str | None, source: str | None, 
     if not adhoc:  # the suite as written; under another name if asked (recorded, for the reproduce line)
         return suite if name in (None, base.name) else suite.with_overrides(name=name, derived_from=suite_arg)
     display = [load_dataset(d, data_root, download).name for d in suite.datasets]
-    name = name or run_name(display, list(suite.methods), METHODS.names(), suite.preset, source)
+    name = name or run_name(display, list(suite.methods), METHODS.names(), suite.preset, source,
+                            suite.classifier if suite.classifier != base.classifier else None)
 
     def listing(values) -> str:
         return ", ".join(map(str, values))
 
     what = (f"ad-hoc run from suite {suite_arg}: datasets {listing(suite.datasets)}; methods {listing(suite.methods)}; "
             f"shots {listing(suite.shots)}; seeds {listing(suite.seeds)}; preset {suite.preset}"
+            + (f"; classifier {suite.classifier}" if suite.classifier != base.classifier else "")
             + (f"; source {source}" if source else ""))
     return suite.with_overrides(name=name, description=what, derived_from=suite_arg)
 
@@ -208,7 +215,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     base = load_suite(args.suite)
     base = base.with_overrides(methods=list(resolve_methods(base.methods, base)))
     suite = base.with_overrides(methods=args.methods and list(resolve_methods(tuple(args.methods), base)),
-                                datasets=args.datasets, shots=args.shots, seeds=args.seeds, preset=args.preset)
+                                datasets=args.datasets, shots=args.shots, seeds=args.seeds, preset=args.preset,
+                                classifier=args.classifier)
     if args.source is not None:
         suite = with_source(suite, args.source)
     suite = name_run(base, suite, args.suite, args.name, args.source, args.data_root, args.download)

@@ -136,7 +136,25 @@ def reproduce_command(suite: str, df: pd.DataFrame, records: list[dict] | None =
              "--seeds", ",".join(str(s) for s in sorted(df["seed"].unique()))]
     if len(presets) == 1:
         parts += ["--preset", presets[0]]
-    return shlex.join(parts)
+    return shlex.join(parts + classifier_argument(records))
+
+
+def classifier_argument(records: list[dict]) -> list[str]:
+    """``["--classifier", NAME]``: the classifier preset that today gives the records' classifier
+    config (by its hash), so the line still recomputes them after a preset changed (the 4800-step
+    ``standard`` of the earlier reference is ``adam-4800`` now). Empty where cells differ in their
+    classifier (variants with classifier settings: their suite file says) or no preset matches."""
+    from bench.store import stable_hash
+    from bench.training import CLASSIFIER_PRESETS, classifier_key
+
+    clfs = [r["classifier"] for r in records if r.get("classifier")]
+    hashes = {c.get("config_hash") for c in clfs}
+    if len(hashes) != 1:
+        return []
+    recorded, wanted = {c.get("preset") for c in clfs}, hashes.pop()
+    now = {name: stable_hash(classifier_key(cfg)) for name, cfg in CLASSIFIER_PRESETS.items()}
+    names = [n for n in recorded if now.get(n) == wanted] or [n for n, h in now.items() if h == wanted]
+    return ["--classifier", names[0]] if names else []
 
 
 def build_report(suite: str, results_dir: Path, reports_dir: Path, output: Path | None = None) -> dict[str, Path]:

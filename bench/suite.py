@@ -314,7 +314,7 @@ def load_suite(name_or_path: str) -> Suite:
         shots=int_list("shots", [1, 5, 10]),
         seeds=int_list("seeds", [0, 1, 2]),
         preset=str(raw.get("preset", "quick")),
-        classifier=str(raw.get("classifier", "quick")),
+        classifier=str(raw.get("classifier", "standard")),  # the converged protocol unless a suite says otherwise
         test_cap=test_cap,
         classifier_overrides=dict(raw.get("classifier_overrides", {})),
         method_overrides={k: dict(v) for k, v in raw.get("method_overrides", {}).items()},

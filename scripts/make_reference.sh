@@ -10,6 +10,8 @@
 # Make the records first, e.g. the full standard suite on a GPU:
 #   bench run --suite standard --device cuda --results-dir /tmp/ref-results
 # then: scripts/make_reference.sh /tmp/ref-results standard
+# REF=reference-4800 writes results/$REF and reports/$REF instead (the earlier 4800-step reference:
+#   REF=reference-4800 scripts/make_reference.sh results/reference-4800/records).
 # NOTE="..." adds a line (e.g. how loaded the machine was) to readme_section.md (kept in results/reference/note.txt).
 # Afterwards refresh the committed screenshots (and read what they measured):
 #   python scripts/report_screenshots.py reports/reference/index.html reports/figures/reference-report
@@ -17,34 +19,36 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RESULTS=${1:?usage: scripts/make_reference.sh RESULTS_DIR [SUITE]}
 SUITE=${2:-standard}
+REF=${REF:-reference}
 BENCH=${BENCH:-bench}
 [ -d "$RESULTS/$SUITE" ] || { echo "error: no $RESULTS/$SUITE; run bench run --suite $SUITE --results-dir $RESULTS first" >&2; exit 2; }
 
 # staged first, so the committed records themselves can be the input (a report-only rebuild:
-# scripts/make_reference.sh results/reference/records)
+# scripts/make_reference.sh results/$REF/records)
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 cp -r "$RESULTS/$SUITE" "$stage/$SUITE"
 # the run's note is kept beside the records, so a report-only rebuild keeps it
-[ -z "${NOTE:-}" ] && [ -f results/reference/note.txt ] && NOTE=$(cat results/reference/note.txt)
-rm -rf results/reference reports/reference
-mkdir -p results/reference/records reports/reference
+[ -z "${NOTE:-}" ] && [ -f results/$REF/note.txt ] && NOTE=$(cat results/$REF/note.txt)
+rm -rf results/$REF reports/$REF
+mkdir -p results/$REF/records reports/$REF
 # raw records (and any sample-grid PNGs beside them), with the suite folder kept
-cp -r "$stage/$SUITE" "results/reference/records/$SUITE"
-find "results/reference/records" -name '.*.tmp' -delete
+cp -r "$stage/$SUITE" "results/$REF/records/$SUITE"
+find "results/$REF/records" -name '.*.tmp' -delete
 
 start=$(date +%s%N)
-"$BENCH" report "$SUITE" --results-dir results/reference/records --output reports/reference > /dev/null
+"$BENCH" report "$SUITE" --results-dir results/$REF/records --output reports/$REF > /dev/null
 end=$(date +%s%N)
-[ -n "${NOTE:-}" ] && printf '%s\n' "$NOTE" > results/reference/note.txt
-mv reports/reference/records.csv reports/reference/records.parquet reports/reference/environment.json results/reference/
+[ -n "${NOTE:-}" ] && printf '%s\n' "$NOTE" > results/$REF/note.txt
+mv reports/$REF/records.csv reports/$REF/records.parquet reports/$REF/environment.json results/$REF/
 
-NOTE=${NOTE:-} python3 - "$SUITE" "$start" "$end" <<'PY'
+REF=$REF NOTE=${NOTE:-} python3 - "$SUITE" "$start" "$end" <<'PY'
 import json, os, sys
 from pathlib import Path
+ref = os.environ["REF"]
 suite, report_s = sys.argv[1], (int(sys.argv[3]) - int(sys.argv[2])) / 1e9
-env = json.loads(Path("results/reference/environment.json").read_text())
-table = Path("reports/reference/tables/summary.md").read_text().split("#### ")[1]
+env = json.loads(Path(f"results/{ref}/environment.json").read_text())
+table = Path(f"reports/{ref}/tables/summary.md").read_text().split("#### ")[1]
 table = "#### " + table.strip()
 text = f"""## Reference results ({suite} suite, {', '.join(env['datasets'])})
 
@@ -56,11 +60,11 @@ cell's end. `bench report` rebuilds every table and figure from the records in {
 
 {table}
 
-![accuracy vs shots](reports/reference/figures/accuracy_vs_shots.png)
+![accuracy vs shots](reports/{ref}/figures/accuracy_vs_shots.png)
 
-Full report: [reports/reference/index.html](reports/reference/index.html) (tables, figures, environment);
-LaTeX: [reports/reference/tables/summary.tex](reports/reference/tables/summary.tex); long table:
-[results/reference/records.csv](results/reference/records.csv). Re-run the cells with
+Full report: [reports/{ref}/index.html](reports/{ref}/index.html) (tables, figures, environment);
+LaTeX: [reports/{ref}/tables/summary.tex](reports/{ref}/tables/summary.tex); long table:
+[results/{ref}/records.csv](results/{ref}/records.csv). Re-run the cells with
 
     {env['reproduce']}
 
@@ -68,6 +72,6 @@ and rebuild the report from the committed records with
 
     {env['report_command']}
 """
-Path("reports/reference/readme_section.md").write_text(text)
+Path(f"reports/{ref}/readme_section.md").write_text(text)
 print(text)
 PY

@@ -13,7 +13,14 @@ import torch
 from script_module import load_script
 
 from bench.errors import BenchError
-from bench.training import CLASSIFIER_PRESETS, ClassifierConfig, classifier_config, classifier_key, train_classifier
+from bench.training import (
+    CLASSIFIER_PRESETS,
+    PROTOCOL_RECIPE,
+    ClassifierConfig,
+    classifier_config,
+    classifier_key,
+    train_classifier,
+)
 
 
 @pytest.mark.parametrize("n, expected", [(50, 100), (640, 300), (6400, 1000), (64, 100)])
@@ -40,11 +47,15 @@ def test_bad_budgets_are_refused(overrides, message):
 
 
 def test_existing_presets_keep_their_keys():
+    """Fields added after the first records stay out of a key while at their defaults; presets that
+    set them (the protocol recipe) carry exactly the ones they set."""
+    added = {"epochs", "min_steps", "max_steps", "checkpoints",  # fields added after the first records
+             "optimizer", "schedule", "warmup", "norm", "label_smoothing", "ema"}
     for name, cfg in CLASSIFIER_PRESETS.items():
         key = classifier_key(cfg)
-        added = {"epochs", "min_steps", "max_steps", "checkpoints",  # fields added after the first records
-                 "optimizer", "schedule", "warmup", "norm", "label_smoothing", "ema"}
-        assert set(key) == set(asdict(cfg)) - added, name
+        recipe = set(PROTOCOL_RECIPE) if name in ("standard", "long") else set()
+        assert set(key) == set(asdict(cfg)) - added | recipe, name
+    assert classifier_key(CLASSIFIER_PRESETS["adam-4800"]) == classifier_key(ClassifierConfig(steps=4800))
     assert classifier_key(ClassifierConfig(epochs=20))["epochs"] == 20
 
 

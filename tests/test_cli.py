@@ -233,6 +233,8 @@ def test_run_name_is_derived_and_fits():
     assert run_name(["digits"], ["baseline", "gan"], ["gan", "baseline"], "quick", None) == "digits_all_quick"
     assert run_name(["fashion-mnist-c5-9"], ["finetune"], ["finetune", "gan"], "quick", "fashion-mnist[0-4]") == \
         "fashion-mnist-c5-9_finetune_quick_src-fashion-mnist-0-4"
+    assert run_name(["digits"], ["baseline"], ["baseline", "gan"], "quick", None, "adam-4800") == \
+        "digits_baseline_quick_clf-adam-4800"
     many = [f"method-number-{i}" for i in range(9)]
     long = run_name(["folder-" + "x" * 80], many, many + ["other"], "standard", None)
     assert len(long) <= 64 and check_name(long) == long
@@ -374,3 +376,23 @@ def test_report_of_a_suite_without_results_names_those_with(tmp_path, capsys):
     assert main(["report", "tiny2", "--results-dir", str(tmp_path / "res")]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "did you mean 'tiny'?" in err and "suites with results there: tiny" in err, err
+
+
+def test_classifier_option_runs_that_preset_under_a_derived_name(tmp_path, capsys):
+    """--classifier replaces the suite's classifier preset; the run is ad hoc (its own name, the
+    classifier in it) and every record carries the preset and its config; a bad name stops first."""
+    from bench.store import ResultStore
+    from bench.training import CLASSIFIER_PRESETS, classifier_key
+
+    args = ["run", "--suite", "tiny", "--methods", "baseline", "--shots", "1", "--seeds", "0", "--results-dir",
+            str(tmp_path / "res"), "--reports-dir", str(tmp_path / "rep"), "--workers", "1"]
+    assert main([*args, "--classifier", "tiny-ish"]) == 2
+    assert "unknown classifier preset 'tiny-ish'" in capsys.readouterr().err
+    assert not (tmp_path / "res").exists() or not any((tmp_path / "res").iterdir())
+    assert main([*args, "--classifier", "quick"]) == 0
+    (name,) = [p.name for p in (tmp_path / "res").iterdir()]
+    assert name.endswith("_clf-quick")
+    (rec,) = ResultStore(tmp_path / "res").records(name)
+    assert rec["classifier"]["preset"] == "quick"
+    assert rec["classifier"]["config"]["steps"] == 300 == CLASSIFIER_PRESETS["quick"].steps
+    assert rec["details"]["classifier_steps"] == 300 and classifier_key(CLASSIFIER_PRESETS["quick"])["steps"] == 300

@@ -282,6 +282,27 @@ def test_reproduce_command_uses_dataset_specs_and_the_suite_file():
     assert reproduce_command("quick", df, [rec]).startswith("bench run --suite quick --datasets digits ")
 
 
+def test_reproduce_command_names_the_classifier_preset_that_gives_the_recorded_config():
+    """Records of the earlier 4800-step protocol were written under the preset name `standard`;
+    `standard` is the 960-step recipe now, so the line names `adam-4800`, which gives their
+    config; a current preset is named as recorded; cells that differ in classifier get no flag."""
+    from bench.report import classifier_argument, reproduce_command
+    from bench.store import stable_hash
+    from bench.training import CLASSIFIER_PRESETS, ClassifierConfig, classifier_key
+
+    def rec(cfg, preset):
+        return {"dataset": {"name": "digits", "spec": "digits"}, "environment": {"argv": ["run"]},
+                "classifier": {"preset": preset, "config_hash": stable_hash(classifier_key(cfg))}}
+
+    old = rec(ClassifierConfig(steps=4800), "standard")
+    df = pd.DataFrame({"dataset": ["digits"], "method": ["baseline"], "shots": [5], "seed": [0], "preset": ["standard"]})
+    assert reproduce_command("standard", df, [old, {**old, "classifier": None}]).endswith(" --classifier adam-4800")
+    now = rec(CLASSIFIER_PRESETS["standard"], "standard")
+    assert classifier_argument([now]) == ["--classifier", "standard"]
+    assert classifier_argument([now, old]) == []
+    assert classifier_argument([rec(ClassifierConfig(steps=123), "standard")]) == []
+
+
 def test_an_mde_wider_than_accuracy_itself_says_so():
     """Two seeds and ten methods: the Holm MDE of a noisy column exceeds 1, which no accuracy gain
     can reach; the row says "> 1" and the note why, instead of printing e.g. 5.452."""
