@@ -7,6 +7,11 @@ replacement from the (few) training images, so a class with a single image still
 fake images get the labels of the real batch, so the class mix follows the data. All randomness
 (batches, latents, augmentation) comes from one CPU ``torch.Generator``: the same seed gives the
 same weights on CPU.
+
+``ema`` > 0: the generator that is returned (and sampled) is an exponential moving average of
+its weights and BatchNorm statistics over training (:class:`bench.training.WeightAverage`, with
+its warm-up), the standard sampling generator of modern GANs (Karras et al. 2018, Brock et al.
+2019; StudioGAN's ``apply_g_ema``); the discriminator trains against the live generator.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from torch import nn
 
 from bench.errors import Diverged
 from bench.nets import to_input
+from bench.training import WeightAverage
 
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
@@ -49,6 +55,7 @@ class GANSchedule:
     lr_d: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
+    ema: float = 0.0  # decay of the sampling generator's weight average; 0: the last weights
 
 
 def train_gan(G: nn.Module, D: nn.Module, x: torch.Tensor, y: torch.Tensor, schedule: GANSchedule, *,
@@ -64,6 +71,7 @@ def train_gan(G: nn.Module, D: nn.Module, x: torch.Tensor, y: torch.Tensor, sche
     opt_d = torch.optim.Adam(D.parameters(), lr=schedule.lr_d, betas=betas)
     aug = (lambda t: augment(t, gen)) if augment is not None else (lambda t: t)
     loss_d = loss_g = torch.tensor(float("nan"))
+    avg = WeightAverage(G, schedule.ema) if schedule.ema > 0 else None
     for _ in progress(range(schedule.steps), desc=desc, total=schedule.steps):
         idx = torch.randint(len(x), (schedule.batch_size,), generator=gen).to(device)
         real, labels = real_all[idx], y_all[idx]
@@ -79,6 +87,10 @@ def train_gan(G: nn.Module, D: nn.Module, x: torch.Tensor, y: torch.Tensor, sche
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
+        if avg is not None:
+            avg.update(G)
+    if avg is not None:
+        avg.copy_to(G)
     G.eval()
     D.eval()
     losses = {"final_loss_d": float(loss_d.detach()), "final_loss_g": float(loss_g.detach())}

@@ -37,9 +37,12 @@ class GANConfig(GenerativeConfig):
     beta1: float = 0.5
     beta2: float = 0.999
     stabiliser: str = "spectral"  # spectral norm on every D linear/conv weight, or "none"
+    ema: float = 0.0  # sample from a moving average of G (decay per step); 0: G's last weights
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if not 0 <= self.ema < 1:
+            raise BenchError(f"ema must be in [0, 1), got {self.ema}")
         if self.stabiliser not in STABILISERS:
             raise BenchError(f"unknown stabiliser {self.stabiliser!r}; choose from {', '.join(STABILISERS)}")
         for name in ("steps", "batch_size", "z_dim", "g_width", "d_width", "embed_dim"):
@@ -48,7 +51,7 @@ class GANConfig(GenerativeConfig):
 
     def schedule(self, steps: int | None = None) -> GANSchedule:
         return GANSchedule(self.steps if steps is None else steps, self.batch_size, self.lr_g, self.lr_d,
-                           self.beta1, self.beta2)
+                           self.beta1, self.beta2, self.ema)
 
 
 # Presets sized for the suites: tiny = seconds in tests; quick = 8×8 digits, a few seconds per
@@ -110,6 +113,7 @@ class GANMethod(Method):
             "params_g": count_parameters(self.G), "params_d": count_parameters(self.D),
             "trainable_params": count_parameters(self.G) + count_parameters(self.D),
             "steps": self.config.steps, "rank": self.rank, "stabiliser": self.config.stabiliser,
+            "ema": self.config.ema,
             "min_shots_per_class": self.shots, **self.train_stats,
             "shots_1": "batches drawn with replacement from the one image per class; samples are close to it",
         }

@@ -20,12 +20,15 @@ from bench.method import register_method
 @dataclass(frozen=True)
 class DiffAugGANConfig(GANConfig):
     policy: str = "color,translation,cutout"  # comma-separated ops of bench.diffaugment
+    fill: float = 0.0  # shifted-in pixels and cutout squares, in [-1, 1]: 0 grey (the paper's code), -1 black
 
     def __post_init__(self) -> None:
         super().__post_init__()
         bad = [p for p in self.ops if p not in POLICIES]
         if bad or not self.ops:
             raise BenchError(f"diffaug-gan: bad policy {self.policy!r}; use comma-separated ops from {', '.join(POLICIES)}")
+        if not -1 <= self.fill <= 1:
+            raise BenchError(f"diffaug-gan: fill must be in [-1, 1] (the networks' input range), got {self.fill}")
 
     @property
     def ops(self) -> tuple[str, ...]:
@@ -39,8 +42,8 @@ class DiffAugGAN(GANMethod):
     presets = GAN_PRESETS
 
     def augment(self):
-        ops = self.config.ops
-        return lambda x, gen: diff_augment(x, ops, gen)
+        ops, fill = self.config.ops, self.config.fill
+        return lambda x, gen: diff_augment(x, ops, gen, fill)
 
     def details(self) -> dict:
-        return {**super().details(), "policy": list(self.config.ops)}
+        return {**super().details(), "policy": list(self.config.ops), "fill": self.config.fill}

@@ -26,11 +26,14 @@ from bench.nets import LayerFactory, count_parameters
 @dataclass(frozen=True)
 class LRGANConfig(GANConfig):
     rank: int = 8  # rank of every factorised weight
+    spectral_on: str = "factors"  # D's spectral norm on the product U V ("product") or on each factor
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.rank < 1:
             raise BenchError(f"rank must be >= 1, got {self.rank}")
+        if self.spectral_on not in ("product", "factors"):
+            raise BenchError(f"lrgan: spectral_on must be 'product' or 'factors', got {self.spectral_on!r}")
 
 
 @register_method("lrgan")
@@ -43,6 +46,10 @@ class LRGAN(GANMethod):
     @property
     def rank(self) -> int:  # type: ignore[override]
         return self.config.rank
+
+    def layer_factories(self, rank: int | None = None) -> tuple[LayerFactory, LayerFactory]:
+        spectral = self.config.stabiliser == "spectral"
+        return LayerFactory(rank), LayerFactory(rank, spectral=spectral, low_rank_spectral=self.config.spectral_on)
 
     def details(self) -> dict[str, Any]:
         G, D = build_gan(self.config, self.G.image_shape, self.num_classes, LayerFactory(), LayerFactory())

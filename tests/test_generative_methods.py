@@ -50,15 +50,6 @@ def test_low_rank_layers_match_their_dense_product_forward_and_backward():
     assert LowRankLinear(3, 50, rank=8).rank == 3  # clipped to the smaller side
 
 
-def test_spectral_norm_bounds_the_low_rank_product():
-    torch.manual_seed(0)
-    layer = LayerFactory(rank=4, spectral=True).linear(32, 16)
-    layer.train()
-    for _ in range(30):  # power iterations converge
-        layer(torch.randn(2, 32))
-    assert torch.linalg.matrix_norm(layer.U @ layer.V, ord=2) <= 1.05
-
-
 @pytest.mark.parametrize("shape", [(1, 8, 8), (1, 28, 28), (3, 32, 32)])
 def test_lrgan_has_far_fewer_parameters_than_gan_at_the_same_architecture(shape):
     gan, lrgan = METHODS.get("gan").make_config("standard"), METHODS.get("lrgan").make_config("standard")

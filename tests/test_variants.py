@@ -80,7 +80,7 @@ classifier = { steps = 40 }
     assert "variant" not in key["baseline"][1]
 
 
-@pytest.mark.parametrize("method, committed", [("baseline", "39cdbe92d1abb950"), ("gan", "7bf4578c5a1187d0")])
+@pytest.mark.parametrize("method, committed", [("baseline", "39cdbe92d1abb950"), ("mixup", "5708a86bb51924a9")])
 def test_plain_method_keys_unchanged(method, committed):
     """Keys of committed records (results/quick-digits, digits, 1 shot, seed 0) still match."""
     cell = Cell("quick", "digits", method, 1, 0, "quick", {}, "quick", {}, 0)

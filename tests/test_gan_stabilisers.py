@@ -1,0 +1,88 @@
+"""The GAN training options of issue 30: the EMA sampling generator, DiffAugment's fill value and
+the exact spectral norm of a low-rank product."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from bench.methods._gan_common import build_gan
+
+from bench.diffaugment import diff_augment
+from bench.errors import BenchError
+from bench.gan_training import GANSchedule, train_gan
+from bench.method import METHODS
+from bench.nets import LayerFactory, LowRankConv2d
+from bench.nets.layers import low_rank_spectral_norm
+
+
+@pytest.mark.parametrize("shape", [(16, 4, 40), (3, 8, 5), (32, 8, 9)])
+def test_low_rank_spectral_norm_is_the_products_largest_singular_value(shape):
+    out, r, n = shape
+    g = torch.Generator().manual_seed(0)
+    U, V = torch.randn(out, r, generator=g), torch.randn(r, n, generator=g)
+    torch.testing.assert_close(low_rank_spectral_norm(U, V), torch.linalg.matrix_norm(U @ V, ord=2), rtol=1e-4, atol=1e-5)
+
+
+def test_product_spectral_norm_makes_the_effective_weight_norm_one_and_factors_only_bound_it():
+    torch.manual_seed(0)
+    prod = LayerFactory(rank=8, spectral=True, low_rank_spectral="product").conv(16, 32, 4, stride=2, padding=1)
+    assert isinstance(prod, LowRankConv2d)
+    w = prod._u() @ prod.V.flatten(1)
+    assert abs(float(torch.linalg.matrix_norm(w.detach(), ord=2)) - 1) < 1e-4
+    facs = LayerFactory(rank=8, spectral=True, low_rank_spectral="factors").conv(16, 32, 4, stride=2, padding=1)
+    facs.train()
+    for _ in range(30):  # the factors' power iterations converge
+        facs(torch.randn(2, 16, 8, 8))
+    sigma = float(torch.linalg.matrix_norm((facs.U @ facs.V.flatten(1)).detach(), ord=2))
+    assert sigma < 0.99  # a bound, not a normalisation: the product shrinks
+    with pytest.raises(ValueError, match="low_rank_spectral"):
+        LayerFactory(rank=2, spectral=True, low_rank_spectral="both")
+
+
+def _train(ema: float, steps: int = 6):
+    torch.manual_seed(0)
+    cfg = METHODS.get("gan").make_config("tiny")
+    G, D = build_gan(cfg, (1, 8, 8), 3, LayerFactory(), LayerFactory(spectral=True))
+    g = torch.Generator().manual_seed(1)
+    x = torch.randint(0, 256, (12, 1, 8, 8), generator=g, dtype=torch.uint8)
+    y = torch.arange(3).repeat(4)
+    train_gan(G, D, x, y, GANSchedule(steps, 8, 1e-2, 1e-2, ema=ema), device=torch.device("cpu"),
+              gen=torch.Generator().manual_seed(2))
+    return G, D
+
+
+def test_ema_generator_changes_only_the_sampled_generator_not_training():
+    G0, D0 = _train(0.0)
+    G1, D1 = _train(0.9)
+    for a, b in zip(D0.state_dict().values(), D1.state_dict().values(), strict=True):
+        assert torch.equal(a, b)  # D trained against the same live G: identical
+    diffs = [not torch.equal(a, b) for a, b in zip(G0.state_dict().values(), G1.state_dict().values(), strict=True)
+             if a.is_floating_point()]
+    assert any(diffs)
+    # BatchNorm statistics are averaged too (not left at the live generator's)
+    assert not torch.equal(G0.bn0.running_mean, G1.bn0.running_mean)
+
+
+def test_gan_configs_refuse_bad_stabiliser_settings():
+    with pytest.raises(BenchError, match="ema"):
+        METHODS.get("gan").make_config("tiny", {"ema": 1.0})
+    with pytest.raises(BenchError, match="fill"):
+        METHODS.get("diffaug-gan").make_config("tiny", {"fill": 2.0})
+    with pytest.raises(BenchError, match="spectral_on"):
+        METHODS.get("lrgan").make_config("tiny", {"spectral_on": "both"})
+
+
+def test_diff_augment_fill_paints_shifted_in_pixels_and_cutout_squares():
+    black = -torch.ones(8, 1, 12, 12)
+    for fill in (-1.0, 0.0, 0.5):
+        out = diff_augment(black, ("translation", "cutout"), torch.Generator().manual_seed(0), fill=fill)
+        assert set(out.unique().tolist()) <= {-1.0, fill}
+    # fill -1 on a black background leaves it black; the paper's 0 paints grey into it
+    assert torch.equal(diff_augment(black, ("translation", "cutout"), torch.Generator().manual_seed(0), fill=-1.0), black)
+    grey = diff_augment(black, ("translation", "cutout"), torch.Generator().manual_seed(0))
+    assert (grey == 0).any()
+    # cutout's square covers exactly the same pixels whatever the fill
+    ones = torch.ones(4, 1, 8, 8)
+    a = diff_augment(ones, ("cutout",), torch.Generator().manual_seed(3), fill=0.0)
+    b = diff_augment(ones, ("cutout",), torch.Generator().manual_seed(3), fill=-1.0)
+    assert torch.equal(a == 0, b == -1) and (a == 0).any()
