@@ -115,9 +115,14 @@ def test_weight_average_carries_batchnorm_statistics(options):
     clf = classifier_config("tiny", {"norm": "batch"})
     ctx = MethodContext(torch.device("cpu"), 0, ds.image_shape, ds.num_classes, clf, options, ds)
     cls = METHODS.get("fixmatch")
-    m = cls(cls.make_config("tiny", {"steps": 6, "ema": 0.5}), ctx)
-    m.fit(FitData(task.x, task.y, ds.classes, ds.image_shape, ds.family, pool_x=task.pool_x))
+    fit = FitData(task.x, task.y, ds.classes, ds.image_shape, ds.family, pool_x=task.pool_x)
+    plain = cls(cls.make_config("tiny", {"steps": 2}), ctx)
+    plain.fit(fit)
+    assert not any(isinstance(mod, torch.nn.BatchNorm2d) for mod in plain.model.modules()), \
+        "version 4: no BatchNorm by default, whatever the classifier recipe"
+    m = cls(cls.make_config("tiny", {"steps": 6, "ema": 0.5, "norm": "batch"}), ctx)
+    m.fit(fit)
     bns = [mod for mod in m.model.modules() if isinstance(mod, torch.nn.BatchNorm2d)]
-    assert bns, "the tiny classifier with norm='batch' has BatchNorm layers"
+    assert bns, "norm='batch' gives BatchNorm layers"
     assert all(int(b.num_batches_tracked) > 0 for b in bns)
     assert all(not torch.allclose(b.running_mean, torch.zeros_like(b.running_mean)) for b in bns)
