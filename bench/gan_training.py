@@ -12,19 +12,30 @@ same weights on CPU.
 its weights and BatchNorm statistics over training (:class:`bench.training.WeightAverage`, with
 its warm-up), the standard sampling generator of modern GANs (Karras et al. 2018, Brock et al.
 2019; StudioGAN's ``apply_g_ema``); the discriminator trains against the live generator.
+
+``select_every`` > 0: a stopping rule measured on the training shots only (never test data).
+Every ``select_every`` steps from a quarter of the budget on, the sampling generator draws one
+image per training image (same labels, fixed latents) and its pixel-space KID to the shots is
+computed (unbiased MMD², cubic polynomial kernel, :mod:`bench.metrics.kid`); the lowest-KID
+checkpoint is returned, and training stops after ``patience`` checks without a new best. KID to
+the shots penalises collapse (too little spread) and drift (saturated blobs) but not copying the
+shots: the record's memorisation metrics measure that.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from bench.errors import Diverged
+from bench.metrics.kid import mmd2_unbiased
 from bench.nets import to_input
 from bench.training import WeightAverage
 
@@ -56,12 +67,15 @@ class GANSchedule:
     beta1: float = 0.5
     beta2: float = 0.999
     ema: float = 0.0  # decay of the sampling generator's weight average; 0: the last weights
+    select_every: int = 0  # steps between checkpoint checks on the shots (KID in pixel space); 0: off
+    patience: int = 3  # checks without a new best before training stops (with select_every)
 
 
 def train_gan(G: nn.Module, D: nn.Module, x: torch.Tensor, y: torch.Tensor, schedule: GANSchedule, *,
               device: torch.device, gen: torch.Generator, augment: Augment | None = None,
               progress: Callable = lambda it, **kw: it, desc: str = "gan") -> dict[str, float]:
-    """Train ``G`` and ``D`` in place on uint8 images ``x`` with labels ``y``; return final losses."""
+    """Train ``G`` and ``D`` in place on uint8 images ``x`` with labels ``y``; return final losses
+    (and, with ``select_every``, the checkpoint selection's record)."""
     G.to(device).train()
     D.to(device).train()
     real_all = to_input(x).to(device)
@@ -72,7 +86,8 @@ def train_gan(G: nn.Module, D: nn.Module, x: torch.Tensor, y: torch.Tensor, sche
     aug = (lambda t: augment(t, gen)) if augment is not None else (lambda t: t)
     loss_d = loss_g = torch.tensor(float("nan"))
     avg = WeightAverage(G, schedule.ema) if schedule.ema > 0 else None
-    for _ in progress(range(schedule.steps), desc=desc, total=schedule.steps):
+    select = _Selection(G, real_all, y_all, gen) if schedule.select_every > 0 and len(x) >= 2 else None
+    for k in progress(range(schedule.steps), desc=desc, total=schedule.steps):
         idx = torch.randint(len(x), (schedule.batch_size,), generator=gen).to(device)
         real, labels = real_all[idx], y_all[idx]
         z = torch.randn(schedule.batch_size, G.z_dim, generator=gen).to(device)
@@ -89,13 +104,64 @@ def train_gan(G: nn.Module, D: nn.Module, x: torch.Tensor, y: torch.Tensor, sche
         opt_g.step()
         if avg is not None:
             avg.update(G)
+        if select is not None and (k + 1) % schedule.select_every == 0 and k + 1 >= schedule.steps // 4:
+            if not select.check(G, avg, k + 1, schedule.patience):
+                break
     if avg is not None:
         avg.copy_to(G)
+    if select is not None and select.best_state is not None:
+        G.load_state_dict(select.best_state)
     G.eval()
     D.eval()
-    losses = {"final_loss_d": float(loss_d.detach()), "final_loss_g": float(loss_g.detach())}
+    losses: dict[str, Any] = {"final_loss_d": float(loss_d.detach()), "final_loss_g": float(loss_g.detach())}
     check_converging(losses, lambda: [*G.parameters(), *D.parameters()])
+    if select is not None:
+        losses["selection"] = select.record(schedule)
     return losses
+
+
+class _Selection:
+    """The checkpoint selection of :func:`train_gan` (``select_every``)."""
+
+    MAX_IMAGES = 1000  # a source dataset (transfer-gan's pretraining) is subsampled to this
+
+    def __init__(self, G: nn.Module, real: torch.Tensor, y: torch.Tensor, gen: torch.Generator) -> None:
+        if len(real) > self.MAX_IMAGES:
+            keep = torch.randperm(len(real), generator=torch.Generator().manual_seed(gen.initial_seed() + 2))[: self.MAX_IMAGES]
+            real, y = real[keep.to(real.device)], y[keep.to(y.device)]
+        self.real, self.y = real.flatten(1).double().cpu().numpy(), y
+        # fixed latents from their own generator: checks never draw from the training stream, so a
+        # run with checks trains exactly as one without, up to where it stops
+        self.z = torch.randn(len(y), G.z_dim, generator=torch.Generator().manual_seed(gen.initial_seed() + 1))
+        self.steps: list[int] = []
+        self.kid: list[float] = []
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.best, self.best_step, self.stale, self.stopped_at = float("inf"), 0, 0, None
+
+    @torch.no_grad()
+    def check(self, G: nn.Module, avg: WeightAverage | None, step: int, patience: int) -> bool:
+        """Score the sampling generator at ``step``; False when training should stop."""
+        with avg.swapped_in(G) if avg is not None else contextlib.nullcontext():
+            G.eval()
+            fake = G(self.z.to(self.y.device), self.y).float().clamp(-1, 1).flatten(1).double().cpu().numpy()
+            state = {k: v.detach().clone() for k, v in G.state_dict().items()}
+            G.train()
+        kid = mmd2_unbiased(self.real, fake)
+        self.steps.append(step)
+        self.kid.append(round(kid, 6))
+        if kid < self.best:
+            self.best, self.best_step, self.best_state, self.stale = kid, step, state, 0
+            return True
+        self.stale += 1
+        if self.stale >= patience:
+            self.stopped_at = step
+            return False
+        return True
+
+    def record(self, schedule: GANSchedule) -> dict[str, Any]:
+        return {"signal": "pixel KID to the training shots", "every": schedule.select_every,
+                "patience": schedule.patience, "checked_steps": self.steps, "kid_pixel": self.kid,
+                "selected_step": self.best_step, "stopped_at": self.stopped_at}
 
 
 @torch.no_grad()

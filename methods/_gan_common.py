@@ -38,9 +38,13 @@ class GANConfig(GenerativeConfig):
     beta2: float = 0.999
     stabiliser: str = "spectral"  # spectral norm on every D linear/conv weight, or "none"
     ema: float = 0.0  # sample from a moving average of G (decay per step); 0: G's last weights
+    select_every: int = 0  # check the sampler's pixel KID to the shots every this many steps, keep the best; 0: off
+    patience: int = 3  # with select_every: checks without a new best before training stops
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.select_every < 0 or self.patience < 1:
+            raise BenchError(f"select_every must be >= 0 and patience >= 1, got {self.select_every} and {self.patience}")
         if not 0 <= self.ema < 1:
             raise BenchError(f"ema must be in [0, 1), got {self.ema}")
         if self.stabiliser not in STABILISERS:
@@ -51,7 +55,7 @@ class GANConfig(GenerativeConfig):
 
     def schedule(self, steps: int | None = None) -> GANSchedule:
         return GANSchedule(self.steps if steps is None else steps, self.batch_size, self.lr_g, self.lr_d,
-                           self.beta1, self.beta2, self.ema)
+                           self.beta1, self.beta2, self.ema, self.select_every, self.patience)
 
 
 # Presets sized for the suites: tiny = seconds in tests; quick = 8×8 digits, a few seconds per

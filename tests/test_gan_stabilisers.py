@@ -39,16 +39,16 @@ def test_product_spectral_norm_makes_the_effective_weight_norm_one_and_factors_o
         LayerFactory(rank=2, spectral=True, low_rank_spectral="both")
 
 
-def _train(ema: float, steps: int = 6):
+def _train(ema: float, steps: int = 6, **kw):
     torch.manual_seed(0)
     cfg = METHODS.get("gan").make_config("tiny")
     G, D = build_gan(cfg, (1, 8, 8), 3, LayerFactory(), LayerFactory(spectral=True))
     g = torch.Generator().manual_seed(1)
     x = torch.randint(0, 256, (12, 1, 8, 8), generator=g, dtype=torch.uint8)
     y = torch.arange(3).repeat(4)
-    train_gan(G, D, x, y, GANSchedule(steps, 8, 1e-2, 1e-2, ema=ema), device=torch.device("cpu"),
-              gen=torch.Generator().manual_seed(2))
-    return G, D
+    stats = train_gan(G, D, x, y, GANSchedule(steps, 8, 1e-2, 1e-2, ema=ema, **kw), device=torch.device("cpu"),
+                      gen=torch.Generator().manual_seed(2))
+    return (G, D, stats) if kw else (G, D)
 
 
 def test_ema_generator_changes_only_the_sampled_generator_not_training():
@@ -66,6 +66,8 @@ def test_ema_generator_changes_only_the_sampled_generator_not_training():
 def test_gan_configs_refuse_bad_stabiliser_settings():
     with pytest.raises(BenchError, match="ema"):
         METHODS.get("gan").make_config("tiny", {"ema": 1.0})
+    with pytest.raises(BenchError, match="select_every"):
+        METHODS.get("gan").make_config("tiny", {"select_every": -1})
     with pytest.raises(BenchError, match="fill"):
         METHODS.get("diffaug-gan").make_config("tiny", {"fill": 2.0})
     with pytest.raises(BenchError, match="spectral_on"):
@@ -86,3 +88,19 @@ def test_diff_augment_fill_paints_shifted_in_pixels_and_cutout_squares():
     a = diff_augment(ones, ("cutout",), torch.Generator().manual_seed(3), fill=0.0)
     b = diff_augment(ones, ("cutout",), torch.Generator().manual_seed(3), fill=-1.0)
     assert torch.equal(a == 0, b == -1) and (a == 0).any()
+
+
+def test_checkpoint_selection_on_the_shots_leaves_training_alone_and_keeps_the_best_check():
+    G0, D0 = _train(0.9, steps=24)
+    G1, D1, stats = _train(0.9, steps=24, select_every=3, patience=100)
+    for a, b in zip(D0.state_dict().values(), D1.state_dict().values(), strict=True):
+        assert torch.equal(a, b)  # checks draw no training randomness: the same run to the end
+    sel = stats["selection"]
+    assert sel["checked_steps"] == list(range(6, 25, 3))  # from a quarter of the budget on
+    best = sel["checked_steps"][min(range(len(sel["kid_pixel"])), key=sel["kid_pixel"].__getitem__)]
+    assert sel["selected_step"] == best and sel["stopped_at"] is None
+    if best != 24:  # the returned generator is the best checkpoint, not the last average
+        assert any(not torch.equal(a, b) for a, b in zip(G0.state_dict().values(), G1.state_dict().values(), strict=True))
+    *_, short = _train(0.9, steps=24, select_every=3, patience=1)
+    s = short["selection"]
+    assert s["stopped_at"] is None or (s["stopped_at"] == s["checked_steps"][-1] and s["stopped_at"] < 24)
