@@ -1,0 +1,98 @@
+"""The generative positive controls of issue 30 (results/protocol/generative-controls.md), judged
+from records, and the per-generator screen table (domain features; mean over seeds).
+
+    # the screen: every generator row, and FID of each row against another (paired over seeds)
+    python scripts/generative_controls.py gan-screen-fashion-mnist \
+        --fid-pairs diffaug-gan:gan,diffaug-gan@ema-black:gan@ema --out results/protocol/gan-screen-fashion-mnist.md
+    # the controls on final versions (no-collapse thresholds for every generator row)
+    python scripts/generative_controls.py gan-controls-fashion-mnist --fid-pairs diffaug-gan:gan --controls
+
+``--fid-pairs A:B`` tests "A's FID < B's FID": the mean paired difference A − B over the seeds both
+have, its 95 % CI and the two-sided paired-t p; it passes when the mean is < 0 and p < 0.05.
+``--controls`` adds the no-collapse verdict per row and shot count: mean recall ≥ 0.10 and mean
+coverage ≥ 0.08.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+COLUMNS = [("accuracy", "accuracy", 3), ("fid_domain", "FID", 1), ("kid_norm_x1e3_domain", "KID ×10³", 1),
+           ("precision_domain", "precision", 3), ("recall_domain", "recall", 3), ("density_domain", "density", 2),
+           ("coverage_domain", "coverage", 3), ("cas", "CAS", 3), ("memorisation_ratio", "memorisation", 2),
+           ("total_s", "s / cell", 0)]
+RECALL_MIN, COVERAGE_MIN, ALPHA = 0.10, 0.08, 0.05
+
+
+def paired(df: pd.DataFrame, a: str, b: str, shots: int, metric: str = "fid_domain") -> dict:
+    pa = df[(df["method"] == a) & (df["shots"] == shots)].set_index("seed")[metric]
+    pb = df[(df["method"] == b) & (df["shots"] == shots)].set_index("seed")[metric]
+    seeds = sorted(set(pa.dropna().index) & set(pb.dropna().index))
+    d = (pa.loc[seeds] - pb.loc[seeds]).to_numpy(dtype=float)
+    n = len(d)
+    if n < 2:
+        return {"n": n, "diff": float(d.mean()) if n else float("nan"), "ci95": float("nan"), "p": float("nan"), "pass": False}
+    se = d.std(ddof=1) / np.sqrt(n)
+    p = float(stats.ttest_rel(pa.loc[seeds], pb.loc[seeds]).pvalue) if se > 0 else 0.0
+    return {"n": n, "diff": float(d.mean()), "ci95": float(stats.t.ppf(0.975, n - 1) * se), "p": p,
+            "pass": bool(d.mean() < 0 and p < ALPHA), "per_seed": [round(float(v), 1) for v in d]}
+
+
+def main(argv: list[str] | None = None) -> None:
+    from bench.aggregate import long_table
+    from bench.store import ResultStore
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("suite", nargs="+", help="suite name(s) whose records to read")
+    ap.add_argument("--results-dir", default="results/protocol/records")
+    ap.add_argument("--fid-pairs", default="", help="comma-separated A:B, each testing FID(A) < FID(B)")
+    ap.add_argument("--controls", action="store_true", help="add the no-collapse verdicts")
+    ap.add_argument("--seeds", help="comma-separated seeds to keep (default: all)")
+    ap.add_argument("--out", help="also write the Markdown here")
+    args = ap.parse_args(argv)
+    store = ResultStore(args.results_dir)
+    df = long_table([r for s in args.suite for r in store.records(s)])
+    df = df[(df["status"] == "ok") & df["fid_domain"].notna()]
+    if args.seeds:
+        df = df[df["seed"].isin([int(s) for s in args.seeds.split(",")])]
+    if df.empty:
+        sys.exit(f"no generative records for {', '.join(args.suite)} under {args.results_dir}")
+    cols = [c for c in COLUMNS if c[0] in df]
+    lines = [f"#### {', '.join(args.suite)}: generated samples, domain features (mean over seeds)", "",
+             "| shots | method | n | " + " | ".join(h for _, h, _ in cols) + (" | no collapse |" if args.controls else " |"),
+             "|---:|---|---:|" + "---:|" * len(cols) + ("---|" if args.controls else "")]
+    for (shots, method), sub in df.groupby(["shots", "method"]):
+        vals = " | ".join(f"{sub[c].mean():.{d}f}" for c, _, d in cols)
+        row = f"| {shots} | {method} | {len(sub)} | {vals} |"
+        if args.controls:
+            ok = sub["recall_domain"].mean() >= RECALL_MIN and sub["coverage_domain"].mean() >= COVERAGE_MIN
+            row += f" {'pass' if ok else 'FAIL'} |"
+        lines.append(row)
+    pairs = [p.split(":") for p in args.fid_pairs.split(",") if p]
+    if pairs:
+        lines += ["", f"#### FID(A) < FID(B), paired over seeds (pass: mean < 0 and p < {ALPHA})", "",
+                  "| shots | A | B | n | FID A − B ± 95 % CI | per seed | p (paired t) | verdict |",
+                  "|---:|---|---|---:|---:|---|---:|---|"]
+        for a, b in pairs:
+            for shots in sorted(df["shots"].unique()):
+                r = paired(df, a, b, int(shots))
+                if r["n"] == 0:
+                    continue
+                lines.append(f"| {shots} | {a} | {b} | {r['n']} | {r['diff']:+.1f} ± {r['ci95']:.1f} | "
+                             f"{', '.join(map(str, r.get('per_seed', [])))} | {r['p']:.4f} | {'pass' if r['pass'] else 'FAIL'} |")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text)
+
+
+if __name__ == "__main__":
+    main()
