@@ -58,12 +58,15 @@ class GenerativeConfig:
 
     n_per_class: int = 100  # synthetic images per class added to the classifier's data
     real_fraction: float = 0.5  # share of each classifier batch drawn from the real k-shot set
+    filter_confidence: float = 0.0  # keep samples a shots-trained judge gives their label >= this; 0: off
 
     def __post_init__(self) -> None:
         if self.n_per_class < 1:
             raise BenchError(f"n_per_class must be >= 1, got {self.n_per_class}")
         if not 0.0 <= self.real_fraction <= 1.0:
             raise BenchError(f"real_fraction must be in [0, 1], got {self.real_fraction}")
+        if not 0.0 <= self.filter_confidence < 1.0:
+            raise BenchError(f"filter_confidence must be in [0, 1) (0: no filtering), got {self.filter_confidence}")
 
 
 @dataclass(frozen=True, eq=False)

@@ -34,6 +34,7 @@ from bench.executors import Executor
 from bench.method import METHODS, FitData, Method, config_dict
 from bench.nets import count_parameters
 from bench.plan import cell_key, plan, precision
+from bench.sample_filter import filter_samples
 from bench.schema import SCHEMA_VERSION
 from bench.store import DONE, Claim, ResultStore, stable_hash
 from bench.suite import Cell, Suite, split_variant
@@ -107,6 +108,14 @@ def run_cell(cell: Cell, options: RunOptions, path: Path | None = None) -> dict[
                 check_generated(*extra, task)
                 check_not_collapsed(extra[0], caps)
                 timings["generate_s"] = time.perf_counter() - t
+            used = extra
+            if extra is not None and getattr(config, "filter_confidence", 0) > 0:
+                t = time.perf_counter()
+                used, details["filter"] = filter_samples(
+                    *extra, task.x, task.y, ds.num_classes, ds.image_shape, clf_cfg, config.filter_confidence,
+                    device=device, init_seed=derive_seed("classifier", ds.hash, cell.shots, cell.seed),
+                    batch_seed=derive_seed("batches", ds.hash, cell.shots, cell.seed))
+                timings["filter_s"] = time.perf_counter() - t
 
             if caps.own_classifier:
                 predict = method.predictor()
@@ -119,7 +128,7 @@ def run_cell(cell: Cell, options: RunOptions, path: Path | None = None) -> dict[
                 trained = train_classifier(
                     model, task.x, task.y, clf_cfg, device=device,
                     seed=derive_seed("batches", ds.hash, cell.shots, cell.seed),
-                    augment=method.augment_batch, extra=extra,
+                    augment=method.augment_batch, extra=used,
                     augment_labelled=method.augment_labelled, num_classes=ds.num_classes,
                     real_fraction=config.real_fraction if caps.generates else 1.0,
                     on_step=method.on_classifier_step,
