@@ -20,6 +20,10 @@ computed (unbiased MMD², cubic polynomial kernel, :mod:`bench.metrics.kid`); th
 checkpoint is returned, and training stops after ``patience`` checks without a new best. KID to
 the shots penalises collapse (too little spread) and drift (saturated blobs) but not copying the
 shots: the record's memorisation metrics measure that.
+
+``aug_p`` < 1 (with an ``augment``): each image D sees is augmented with that probability (one
+draw per image), else passed as is; ``ada_target`` > 0 makes the probability adaptive, driven by
+how much D overfits the shots (:class:`_Adaptive`). The defaults (1, 0) draw nothing extra.
 """
 
 from __future__ import annotations
@@ -69,6 +73,8 @@ class GANSchedule:
     ema: float = 0.0  # decay of the sampling generator's weight average; 0: the last weights
     select_every: int = 0  # steps between checkpoint checks on the shots (KID in pixel space); 0: off
     patience: int = 3  # checks without a new best before training stops (with select_every)
+    aug_p: float = 1.0  # probability that an image D sees is augmented (with an augment); 1: every image
+    ada_target: float = 0.0  # > 0: aug_p adapts so E[sign D(real)] stays at this (Karras et al. 2020); 0: fixed
 
 
 def train_gan(G: nn.Module, D: nn.Module, x: torch.Tensor, y: torch.Tensor, schedule: GANSchedule, *,
@@ -83,7 +89,17 @@ def train_gan(G: nn.Module, D: nn.Module, x: torch.Tensor, y: torch.Tensor, sche
     betas = (schedule.beta1, schedule.beta2)
     opt_g = torch.optim.Adam(G.parameters(), lr=schedule.lr_g, betas=betas)
     opt_d = torch.optim.Adam(D.parameters(), lr=schedule.lr_d, betas=betas)
-    aug = (lambda t: augment(t, gen)) if augment is not None else (lambda t: t)
+    ada = _Adaptive(schedule) if augment is not None and schedule.ada_target > 0 else None
+
+    def aug(t: torch.Tensor) -> torch.Tensor:
+        if augment is None:
+            return t
+        p = ada.p if ada is not None else schedule.aug_p
+        if p >= 1:  # every image: no mask drawn (version-1 DiffAugment draws nothing else)
+            return augment(t, gen)
+        mask = (torch.rand(len(t), generator=gen) < p).to(t.device).view(-1, *([1] * (t.dim() - 1)))
+        return torch.where(mask, augment(t, gen), t)
+
     loss_d = loss_g = torch.tensor(float("nan"))
     avg = WeightAverage(G, schedule.ema) if schedule.ema > 0 else None
     select = _Selection(G, real_all, y_all, gen) if schedule.select_every > 0 and len(x) >= 2 else None
@@ -93,7 +109,10 @@ def train_gan(G: nn.Module, D: nn.Module, x: torch.Tensor, y: torch.Tensor, sche
         z = torch.randn(schedule.batch_size, G.z_dim, generator=gen).to(device)
         fake = G(z, labels)
 
-        loss_d = F.softplus(-D(aug(real), labels)).mean() + F.softplus(D(aug(fake.detach()), labels)).mean()
+        d_real = D(aug(real), labels)
+        loss_d = F.softplus(-d_real).mean() + F.softplus(D(aug(fake.detach()), labels)).mean()
+        if ada is not None:
+            ada.observe(d_real)
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()
@@ -117,7 +136,38 @@ def train_gan(G: nn.Module, D: nn.Module, x: torch.Tensor, y: torch.Tensor, sche
     check_converging(losses, lambda: [*G.parameters(), *D.parameters()])
     if select is not None:
         losses["selection"] = select.record(schedule)
+    if ada is not None:
+        losses["adaptive_augmentation"] = ada.record()
     return losses
+
+
+class _Adaptive:
+    """Adaptive augmentation probability (Karras et al. 2020, "Training Generative Adversarial
+    Networks with Limited Data"): every ``EVERY`` steps, ``r = E[sign D(augmented real)]`` over
+    them (how confidently D calls the shots real: 0 no overfitting, 1 full); the probability
+    rises if ``r`` is above the target and falls if below, at a speed that can take it from 0 to
+    1 in a quarter of the budget. Starts at 0: augmentation only as far as D overfits."""
+
+    EVERY = 4
+
+    def __init__(self, schedule: GANSchedule) -> None:
+        self.target, self.p = schedule.ada_target, 0.0
+        self.delta = self.EVERY / max(1.0, schedule.steps / 4)
+        self.signs: list[float] = []
+        self.trace: list[float] = []
+
+    def observe(self, d_real: torch.Tensor) -> None:
+        self.signs.append(float(torch.sign(d_real.detach()).float().mean()))
+        if len(self.signs) == self.EVERY:
+            r = sum(self.signs) / self.EVERY
+            self.p = min(1.0, max(0.0, self.p + self.delta * (1 if r > self.target else -1)))
+            self.signs.clear()
+            self.trace.append(round(self.p, 4))
+
+    def record(self) -> dict[str, Any]:
+        tail = self.trace[len(self.trace) // 2:] or [self.p]
+        return {"target": self.target, "final_p": round(self.p, 4), "mean_p_second_half": round(sum(tail) / len(tail), 4),
+                "p_every_100_steps": self.trace[:: max(1, 100 // self.EVERY)]}
 
 
 class _Selection:

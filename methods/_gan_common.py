@@ -40,11 +40,15 @@ class GANConfig(GenerativeConfig):
     ema: float = 0.0  # sample from a moving average of G (decay per step); 0: G's last weights
     select_every: int = 0  # check the sampler's pixel KID to the shots every this many steps, keep the best; 0: off
     patience: int = 3  # with select_every: checks without a new best before training stops
+    aug_p: float = 1.0  # methods with an augmentation: probability each image D sees is augmented
+    ada_target: float = 0.0  # > 0: adapt aug_p so D's mean sign on real images stays at this; 0: fixed
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.select_every < 0 or self.patience < 1:
             raise BenchError(f"select_every must be >= 0 and patience >= 1, got {self.select_every} and {self.patience}")
+        if not 0 <= self.aug_p <= 1 or not 0 <= self.ada_target < 1:
+            raise BenchError(f"aug_p must be in [0, 1] and ada_target in [0, 1), got {self.aug_p} and {self.ada_target}")
         if not 0 <= self.ema < 1:
             raise BenchError(f"ema must be in [0, 1), got {self.ema}")
         if self.stabiliser not in STABILISERS:
@@ -55,7 +59,8 @@ class GANConfig(GenerativeConfig):
 
     def schedule(self, steps: int | None = None) -> GANSchedule:
         return GANSchedule(self.steps if steps is None else steps, self.batch_size, self.lr_g, self.lr_d,
-                           self.beta1, self.beta2, self.ema, self.select_every, self.patience)
+                           self.beta1, self.beta2, self.ema, self.select_every, self.patience, self.aug_p,
+                           self.ada_target)
 
 
 # Presets sized for the suites: tiny = seconds in tests; quick = 8×8 digits, a few seconds per

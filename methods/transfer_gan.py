@@ -103,7 +103,7 @@ class TransferGAN(GANMethod):
         src, sx, sy = self.ctx.load_source(spec)  # BenchError naming the source if it is missing
         key = {"source": spec, "source_hash": src.hash, "target_shape": list(image_shape),
                "arch": {k: getattr(cfg, k) for k in ("z_dim", "g_width", "d_width", "embed_dim", "stabiliser")},
-               "schedule": {k: getattr(cfg, k) for k in ("pretrain_steps", "batch_size", "lr_g", "lr_d", "beta1", "beta2", "ema", "select_every", "patience")},
+               "schedule": {k: getattr(cfg, k) for k in ("pretrain_steps", "batch_size", "lr_g", "lr_d", "beta1", "beta2", "ema", "select_every", "patience", "aug_p", "ada_target")},
                "source_seed": cfg.source_seed, "version": self.version}
         built = []
 
