@@ -18,6 +18,5 @@ from bench.method import register_method
 
 @register_method("gan")
 class GAN(GANMethod):
-    version = "1"
-    tuned_on = {"standard": {"seeds": [1000, 1004], "date": "2026-11-27",
-                             "evidence": "results/protocol/sensitivity-digits.md (protocol-digits.toml): real_fraction 0.25/0.75, n_per_class 500; no variant beat the default, default kept"}}
+    version = "2"  # 2: EMA sampling generator, 1600 steps at standard (1: last weights, 800)
+    tuned_on = {"standard": {"seeds": [1000, 1002], "date": "2026-12-07", "evidence": "results/protocol/gan-screen-fashion-mnist.md (gan-screen{,2,3}-fashion-mnist.toml, Fashion-MNIST 10/50 shots)"}}

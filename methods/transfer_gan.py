@@ -86,7 +86,7 @@ def resolve_source(spec: str, target: ImageDataset) -> str:
 
 @register_method("transfer-gan")
 class TransferGAN(GANMethod):
-    version = "2"  # 2: digits' auto source is font-digits (was fashion-mnist)
+    version = "3"  # 3: EMA G, 1600 fine-tuning steps at standard (gan 2); 2: digits' auto source is font-digits
     Config = TransferGANConfig
     capabilities = Capabilities(generates=True, uses_source=True)
     auto_sources = AUTO_SOURCES  # read by bench.sources.check_source before any cell runs

@@ -55,7 +55,7 @@ def test_lrgan_has_far_fewer_parameters_than_gan_at_the_same_architecture(shape)
     gan, lrgan = METHODS.get("gan").make_config("standard"), METHODS.get("lrgan").make_config("standard")
     full = [count_parameters(m) for m in build_gan(gan, shape, 10, LayerFactory(), LayerFactory(spectral=True))]
     low = [count_parameters(m) for m in build_gan(gan, shape, 10, LayerFactory(lrgan.rank), LayerFactory(lrgan.rank, True))]
-    assert sum(low) < 0.25 * sum(full), (low, full)
+    assert sum(low) < 0.33 * sum(full), (low, full)  # rank 16 (version 2): 0.21-0.30
     g, d = build_gan(gan, shape, 10, LayerFactory(lrgan.rank), LayerFactory(lrgan.rank))
     assert g(torch.randn(2, gan.z_dim), torch.tensor([0, 9])).shape == (2, *shape)
 
