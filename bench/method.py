@@ -58,7 +58,8 @@ class GenerativeConfig:
 
     n_per_class: int = 100  # synthetic images per class added to the classifier's data
     real_fraction: float = 0.5  # share of each classifier batch drawn from the real k-shot set
-    filter_confidence: float = 0.0  # keep samples a shots-trained judge gives their label >= this; 0: off
+    # keep samples a shots-trained judge gives their label >= this; 0: off (and out of the cell key)
+    filter_confidence: float = dataclasses.field(default=0.0, metadata={"key_omit_default": True})
 
     def __post_init__(self) -> None:
         if self.n_per_class < 1:
@@ -181,3 +182,14 @@ register_method = METHODS.register
 
 def config_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
+
+
+def key_config(config: Any) -> dict[str, Any]:
+    """The config as the cell key sees it: :func:`config_dict` without the fields marked
+    ``key_omit_default`` that are at their default, so a setting added later (off by default)
+    leaves the keys of existing records unchanged."""
+    out = config_dict(config)
+    for f in dataclasses.fields(config):
+        if f.metadata.get("key_omit_default") and out.get(f.name) == f.default:
+            out.pop(f.name)
+    return out

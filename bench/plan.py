@@ -13,7 +13,7 @@ from typing import Any
 from bench.context import RunOptions
 from bench.datasets import ImageDataset, load_dataset
 from bench.errors import BenchError
-from bench.method import METHODS, config_dict
+from bench.method import METHODS, key_config
 from bench.schema import SCHEMA_VERSION
 from bench.store import ResultStore, stable_hash
 from bench.suite import Cell, Suite, split_variant
@@ -29,7 +29,7 @@ def cell_key(cell: Cell, ds: ImageDataset, amp: bool = False) -> tuple[str, dict
     (``method@label``) keys as its method plus ``variant``: plain methods' keys are unchanged."""
     base, label = split_variant(cell.method)
     cls = METHODS.get(base)
-    config = config_dict(cls.make_config(cell.preset, cell.method_overrides))
+    config = key_config(cls.make_config(cell.preset, cell.method_overrides))
     clf = classifier_key(classifier_config(cell.classifier, cell.classifier_overrides))
     parts = {
         "method": base, "method_version": cls.version, "method_config": config,

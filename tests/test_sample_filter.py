@@ -66,3 +66,12 @@ def test_filter_confidence_out_of_range_is_refused(bad):
 
     with pytest.raises(BenchError, match="filter_confidence"):
         METHODS.get("gan").make_config("tiny", {"filter_confidence": bad})
+
+
+def test_filter_confidence_stays_out_of_the_cell_key_when_off():
+    """Records made before the setting existed keep their keys; a filtered cell keys apart."""
+    from bench.method import METHODS, config_dict, key_config
+
+    off, on = METHODS.get("vae").make_config("tiny"), METHODS.get("vae").make_config("tiny", {"filter_confidence": 0.5})
+    assert "filter_confidence" not in key_config(off) and "filter_confidence" in config_dict(off)
+    assert key_config(on)["filter_confidence"] == 0.5
