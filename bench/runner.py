@@ -91,6 +91,9 @@ def run_cell(cell: Cell, options: RunOptions, path: Path | None = None) -> dict[
     try:
         with mem, torch.autocast(device.type, dtype=AMP_DTYPE, enabled=options.amp):
             method_seed = derive_seed("method", ds.hash, cell.shots, cell.seed, base)  # variants share it
+            # the classifier's initial weights and batch order: the same for every method of the cell
+            clf_seed = derive_seed("classifier", ds.hash, cell.shots, cell.seed)
+            batch_seed = derive_seed("batches", ds.hash, cell.shots, cell.seed)
             seed_everything(method_seed)
             ctx = MethodContext(device, method_seed, ds.image_shape, ds.num_classes, clf_cfg, options, ds,
                                 score_pool_labels=pool_label_scorer(task) if caps.uses_pool else None)
@@ -109,25 +112,24 @@ def run_cell(cell: Cell, options: RunOptions, path: Path | None = None) -> dict[
                 check_not_collapsed(extra[0], caps)
                 timings["generate_s"] = time.perf_counter() - t
             used = extra
-            if extra is not None and getattr(config, "filter_confidence", 0) > 0:
+            if extra is not None and config.filter_confidence > 0:
                 t = time.perf_counter()
                 used, details["filter"] = filter_samples(
                     *extra, task.x, task.y, ds.num_classes, ds.image_shape, clf_cfg, config.filter_confidence,
-                    device=device, init_seed=derive_seed("classifier", ds.hash, cell.shots, cell.seed),
-                    batch_seed=derive_seed("batches", ds.hash, cell.shots, cell.seed))
+                    device=device, init_seed=clf_seed, batch_seed=batch_seed)
                 timings["filter_s"] = time.perf_counter() - t
 
             if caps.own_classifier:
                 predict = method.predictor()
             else:
                 # Same initial weights and the same batch order for every method of the cell.
-                seed_everything(derive_seed("classifier", ds.hash, cell.shots, cell.seed))
+                seed_everything(clf_seed)
                 model = make_classifier(ds.image_shape, ds.num_classes, clf_cfg)
                 method.init_classifier(model)
                 t = time.perf_counter()
                 trained = train_classifier(
                     model, task.x, task.y, clf_cfg, device=device,
-                    seed=derive_seed("batches", ds.hash, cell.shots, cell.seed),
+                    seed=batch_seed,
                     augment=method.augment_batch, extra=used,
                     augment_labelled=method.augment_labelled, num_classes=ds.num_classes,
                     real_fraction=config.real_fraction if caps.generates else 1.0,

@@ -49,7 +49,7 @@ method adds.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
@@ -103,7 +103,7 @@ class TransferGAN(GANMethod):
         src, sx, sy = self.ctx.load_source(spec)  # BenchError naming the source if it is missing
         key = {"source": spec, "source_hash": src.hash, "target_shape": list(image_shape),
                "arch": {k: getattr(cfg, k) for k in ("z_dim", "g_width", "d_width", "embed_dim", "stabiliser")},
-               "schedule": {k: getattr(cfg, k) for k in ("pretrain_steps", "batch_size", "lr_g", "lr_d", "beta1", "beta2", "ema", "select_every", "patience", "aug_p", "ada_target")},
+               "schedule": asdict(cfg.schedule(cfg.pretrain_steps)),  # every field train_gan reads
                "source_seed": cfg.source_seed, "version": self.version}
         built = []
 

@@ -112,35 +112,30 @@ def _train_aug(steps: int = 40, **kw):
     G, D = build_gan(cfg, (1, 8, 8), 3, LayerFactory(), LayerFactory(spectral=True))
     x = torch.randint(0, 256, (12, 1, 8, 8), generator=torch.Generator().manual_seed(1), dtype=torch.uint8)
     y = torch.arange(3).repeat(4)
-    seen = []
-
-    def augment(t, gen):
-        seen.append(len(t))
-        return -t  # a visible, differentiable transform
     stats = train_gan(G, D, x, y, GANSchedule(steps, 8, 1e-2, 1e-2, **kw), device=torch.device("cpu"),
-                      gen=torch.Generator().manual_seed(2), augment=augment)
-    return G, D, stats, seen
+                      gen=torch.Generator().manual_seed(2), augment=lambda t, gen: -t)  # visible, differentiable
+    return G, D, stats
 
 
 def test_augmentation_probability_one_is_the_plain_augmented_loop_and_zero_is_no_augmentation():
-    G1, D1, _, _ = _train_aug(aug_p=1.0)
-    G1b, D1b, stats, _ = _train_aug()
+    _, D1, _ = _train_aug(aug_p=1.0)
+    _, D1b, stats = _train_aug()
     assert all(torch.equal(a, b) for a, b in zip(D1.state_dict().values(), D1b.state_dict().values(), strict=True))
     assert "adaptive_augmentation" not in stats
     # p = 0 augments nothing: D ends as a run whose augment is the identity (up to the mask draws)
-    _, D0, _, _ = _train_aug(aug_p=0.0)
+    _, D0, _ = _train_aug(aug_p=0.0)
     assert not all(torch.equal(a, b) for a, b in zip(D1.state_dict().values(), D0.state_dict().values(), strict=True))
 
 
 def test_adaptive_probability_rises_when_d_overfits_and_stays_in_range():
     # a target D reaches at once (E[sign D(real)] > -1 nearly always): p climbs from 0
-    _, _, stats, _ = _train_aug(steps=80, ada_target=0.01)
+    _, _, stats = _train_aug(steps=80, ada_target=0.01)
     ada = stats["adaptive_augmentation"]
     assert ada["target"] == 0.01 and ada["final_p"] == 1.0  # clipped at 1 within the budget
     trace = ada["p_every_100_steps"]
     assert trace and all(0 <= p <= 1 for p in trace)
     # a target D never reaches: p stays at 0 (no augmentation)
-    _, _, never, _ = _train_aug(steps=40, ada_target=0.999)
+    _, _, never = _train_aug(steps=40, ada_target=0.999)
     assert never["adaptive_augmentation"]["final_p"] == 0.0
     with pytest.raises(BenchError, match="ada_target"):
         METHODS.get("diffaug-gan").make_config("tiny", {"ada_target": 1.0})
