@@ -9,7 +9,7 @@ from bench.methods._gan_common import build_gan
 
 from bench.diffaugment import diff_augment
 from bench.errors import BenchError
-from bench.gan_training import GANSchedule, train_gan
+from bench.gan_training import GANSchedule, _Adaptive, train_gan
 from bench.method import METHODS
 from bench.nets import LayerFactory, LowRankConv2d
 from bench.nets.layers import low_rank_spectral_norm
@@ -128,10 +128,12 @@ def test_augmentation_probability_one_is_the_plain_augmented_loop_and_zero_is_no
 
 
 def test_adaptive_probability_rises_when_d_overfits_and_stays_in_range():
-    # a target D reaches at once (E[sign D(real)] > -1 nearly always): p climbs from 0
+    # a target D passes most of the time (E[sign D(real)] > 0.01): p climbs from 0. How far it gets
+    # in 80 steps depends on float rounding of the host (1.0 on Intel, 0.8 on AMD), so the exact
+    # rise and the clip are asserted on the controller itself below
     _, _, stats = _train_aug(steps=80, ada_target=0.01)
     ada = stats["adaptive_augmentation"]
-    assert ada["target"] == 0.01 and ada["final_p"] == 1.0  # clipped at 1 within the budget
+    assert ada["target"] == 0.01 and ada["final_p"] > 0
     trace = ada["p_every_100_steps"]
     assert trace and all(0 <= p <= 1 for p in trace)
     # a target D never reaches: p stays at 0 (no augmentation)
@@ -139,3 +141,17 @@ def test_adaptive_probability_rises_when_d_overfits_and_stays_in_range():
     assert never["adaptive_augmentation"]["final_p"] == 0.0
     with pytest.raises(BenchError, match="ada_target"):
         METHODS.get("diffaug-gan").make_config("tiny", {"ada_target": 1.0})
+
+
+def test_adaptive_controller_steps_by_delta_each_interval_and_clips_to_unit_range():
+    ada = _Adaptive(GANSchedule(80, 8, 1e-2, 1e-2, ada_target=0.6))  # delta = 4 / (80 / 4) = 0.2
+    for _ in range(4 * _Adaptive.EVERY):  # D calls every real image real: r = 1 > 0.6, p rises 0.2 per interval
+        ada.observe(torch.ones(8))
+    assert ada.trace == [0.2, 0.4, 0.6, 0.8]
+    for _ in range(3 * _Adaptive.EVERY):
+        ada.observe(torch.ones(8))
+    assert ada.trace[-3:] == [1.0, 1.0, 1.0]  # clipped at 1
+    for _ in range(7 * _Adaptive.EVERY):  # r = -1 < 0.6: p falls to 0 and stays there
+        ada.observe(-torch.ones(8))
+    assert ada.trace[-7:] == [0.8, 0.6, 0.4, 0.2, 0.0, 0.0, 0.0]
+    assert ada.record()["final_p"] == 0.0
