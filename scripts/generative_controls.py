@@ -10,7 +10,8 @@ from records, and the per-generator screen table (domain features; mean over see
 ``--fid-pairs A:B`` tests "A's FID < B's FID": the mean paired difference A − B over the seeds both
 have, its 95 % CI and the two-sided paired-t p; it passes when the mean is < 0 and p < 0.05.
 ``--controls`` adds the no-collapse verdict per row and shot count: mean recall ≥ 0.10 and mean
-coverage ≥ 0.08.
+coverage ≥ 0.08. ``--baseline-suite S`` adds each row's accuracy gain over S's ``baseline`` cells on the
+same draws (paired over the seeds both have: mean ± 95 % CI and the paired-t p).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--results-dir", default="results/protocol/records")
     ap.add_argument("--fid-pairs", default="", help="comma-separated A:B, each testing FID(A) < FID(B)")
     ap.add_argument("--controls", action="store_true", help="add the no-collapse verdicts")
+    ap.add_argument("--baseline-suite", help="suite whose baseline cells give the accuracy gain column")
     ap.add_argument("--seeds", help="comma-separated seeds to keep (default: all)")
     ap.add_argument("--out", help="also write the Markdown here")
     args = ap.parse_args(argv)
@@ -65,13 +67,23 @@ def main(argv: list[str] | None = None) -> None:
         df = df[df["seed"].isin([int(s) for s in args.seeds.split(",")])]
     if df.empty:
         sys.exit(f"no generative records for {', '.join(args.suite)} under {args.results_dir}")
+    base = None
+    if args.baseline_suite:
+        bdf = long_table(store.records(args.baseline_suite))
+        base = bdf[(bdf["status"] == "ok") & (bdf["method"] == "baseline")]
+        if base.empty:
+            sys.exit(f"no baseline records for {args.baseline_suite} under {args.results_dir}")
     cols = [c for c in COLUMNS if c[0] in df]
     lines = [f"#### {', '.join(args.suite)}: generated samples, domain features (mean over seeds)", "",
-             "| shots | method | n | " + " | ".join(h for _, h, _ in cols) + (" | no collapse |" if args.controls else " |"),
-             "|---:|---|---:|" + "---:|" * len(cols) + ("---|" if args.controls else "")]
+             "| shots | method | n | " + " | ".join(h for _, h, _ in cols)
+             + (" | gain over baseline ± 95 % CI (n, p)" if base is not None else "") + (" | no collapse |" if args.controls else " |"),
+             "|---:|---|---:|" + "---:|" * (len(cols) + (base is not None)) + ("---|" if args.controls else "")]
     for (shots, method), sub in df.groupby(["shots", "method"]):
         vals = " | ".join(f"{sub[c].mean():.{d}f}" for c, _, d in cols)
         row = f"| {shots} | {method} | {len(sub)} | {vals} |"
+        if base is not None:
+            g = paired(pd.concat([sub, base[base["shots"] == shots]]), method, "baseline", int(shots), "accuracy")
+            row += (f" {g['diff']:+.3f} ± {g['ci95']:.3f} ({g['n']}, {g['p']:.2f}) |" if g["n"] >= 2 else " – |")
         if args.controls:
             ok = sub["recall_domain"].mean() >= RECALL_MIN and sub["coverage_domain"].mean() >= COVERAGE_MIN
             row += f" {'pass' if ok else 'FAIL'} |"
