@@ -180,6 +180,7 @@ def train_classifier(
     num_classes: int | None = None,
     desc: str = "classifier",
     probe: Callable[[torch.nn.Module], float] | None = None,
+    loss_scale: float = 1.0,
 ) -> dict[str, Any]:
     """Train ``model`` in place for ``cfg.steps_for(N)`` steps (N = len(x) + len(extra[0])); return
     the last step's loss and the steps taken.
@@ -189,7 +190,9 @@ def train_classifier(
     a uint8 batch. ``soft_targets`` (N×classes probabilities aligned with ``x``) switch the loss to
     cross-entropy against them, for distillation. ``augment_labelled`` (after ``augment``) maps
     (batch, labels, ``num_classes``) to (images, B×classes probabilities), and the loss becomes
-    cross-entropy against those (see :meth:`bench.method.Method.augment_labelled`).
+    cross-entropy against those (see :meth:`bench.method.Method.augment_labelled`). ``loss_scale``
+    multiplies the loss that is minimised (not the reported ``final_loss``), e.g. the T² that keeps a
+    distillation loss on softened logits at the gradient scale of a hard-label loss (Hinton et al. 2015).
 
     ``probe`` (model -> a score, e.g. test accuracy) is called, in eval mode and without
     gradients, after each of ``cfg.checkpoints`` steps below the total; the returned ``curve``
@@ -230,7 +233,7 @@ def train_classifier(
                                 soft_targets, num_classes)
         loss = batch_loss(model(to_input(xb.to(device))), yb, tb, cfg, device)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss * loss_scale if loss_scale != 1.0 else loss).backward()
         opt.step()
         if ema is not None:
             ema.update(model)

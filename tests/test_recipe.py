@@ -101,3 +101,21 @@ def test_batchnorm_recipe_trains_and_is_deterministic():
         assert torch.isfinite(torch.tensor(r["final_loss"]))
         outs.append(m(to_input(x)))
     assert torch.equal(outs[0], outs[1])
+
+
+def test_loss_scale_under_sgd_equals_a_scaled_learning_rate():
+    """``loss_scale`` multiplies the minimised loss: without weight decay, SGD with momentum then takes
+    exactly the steps of lr × scale (what distill-quant's T² relies on), while the reported loss is
+    unscaled."""
+    x, y = _data()
+    base = dict(steps=15, width=4, batch_size=8, optimizer="sgd", schedule="constant", weight_decay=0.0, dropout=0.0)
+    outs, losses = [], []
+    for lr, scale in ((0.04, 1.0), (0.01, 4.0), (0.01, 1.0)):
+        torch.manual_seed(0)
+        cfg = ClassifierConfig(lr=lr, **base)
+        m = make_classifier((1, 8, 8), 4, cfg)
+        losses.append(train_classifier(m, x, y, cfg, seed=3, device=torch.device("cpu"), loss_scale=scale)["final_loss"])
+        outs.append(m(to_input(x)).detach())
+    torch.testing.assert_close(outs[0], outs[1], rtol=1e-4, atol=1e-5)
+    assert losses[0] == pytest.approx(losses[1], rel=1e-4)
+    assert not torch.allclose(outs[1], outs[2], atol=1e-3)
