@@ -60,10 +60,13 @@ def mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
 
 def mmd2_from_kernels(kxx: np.ndarray, kyy: np.ndarray, kxy: np.ndarray) -> float:
     """Unbiased MMD² from the m×m kernel matrices within and between two samples of size m."""
-    m = len(kxx)
-    sxx = (kxx.sum() - np.trace(kxx)) / (m * (m - 1))
-    syy = (kyy.sum() - np.trace(kyy)) / (m * (m - 1))
-    return float(sxx + syy - 2.0 * kxy.mean())
+    return float(mmd2_from_sums(kxx.sum(), np.trace(kxx), kyy.sum(), np.trace(kyy), kxy.sum(), len(kxx)))
+
+
+def mmd2_from_sums(sum_xx, trace_xx, sum_yy, trace_yy, sum_xy, m: int):
+    """Unbiased MMD² from the kernel sums of two samples of size m: each within-sample sum without
+    its diagonal over m(m − 1) pairs, the cross sum over m². Works elementwise on arrays of sums."""
+    return (sum_xx - trace_xx) / (m * (m - 1)) + (sum_yy - trace_yy) / (m * (m - 1)) - 2.0 * sum_xy / (m * m)
 
 
 def kernel_inception_distance(real: np.ndarray, fake: np.ndarray, n_subsets: int = N_SUBSETS,
@@ -109,10 +112,9 @@ def kid_at_scales(real: np.ndarray, fake: np.ndarray, scales: tuple[float, ...],
             grr, gff, grf = r @ r.T, f @ f.T, r @ f.T
             for out, gamma in zip(values, gammas, strict=True):
                 krr, kff, krf = (_cubic(g, gamma) for g in (grr, gff, grf))
-                sxx = (np.einsum("si,si->s", wr @ krr, wr) - wr @ np.diag(krr)) / (m * (m - 1))
-                syy = (np.einsum("si,si->s", wf @ kff, wf) - wf @ np.diag(kff)) / (m * (m - 1))
-                sxy = np.einsum("si,si->s", wr @ krf, wf) / (m * m)
-                out.extend((sxx + syy - 2.0 * sxy).tolist())
+                out.extend(mmd2_from_sums(np.einsum("si,si->s", wr @ krr, wr), wr @ np.diag(krr),
+                                          np.einsum("si,si->s", wf @ kff, wf), wf @ np.diag(kff),
+                                          np.einsum("si,si->s", wr @ krf, wf), m).tolist())
         else:
             for ri, fi in draws:
                 x, y = r[ri], f[fi]
