@@ -11,7 +11,13 @@ from records, and the per-generator screen table (domain features; mean over see
 have, its 95 % CI and the two-sided paired-t p; it passes when the mean is < 0 and p < 0.05.
 ``--controls`` adds the no-collapse verdict per row and shot count: mean recall ≥ 0.10 and mean
 coverage ≥ 0.08. ``--baseline-suite S`` adds each row's accuracy gain over S's ``baseline`` cells on the
-same draws (paired over the seeds both have: mean ± 95 % CI and the paired-t p).
+same draws (paired over the seeds both have: mean ± 95 % CI and the paired-t p). ``--acc-pairs A:B``
+tests "A's accuracy > B's accuracy" the same way (the gen-use rule: a variant replaces its default only
+when it passes, mean > 0 and p < 0.05); rows from several suites pair by dataset draw, so the defaults
+can come from another suite run on the same seeds:
+
+    python scripts/generative_controls.py gen-use-fashion-mnist gan-controls-fashion-mnist \
+        --baseline-suite gen-use-fashion-mnist --acc-pairs gan@rf0.25:gan,vae@n500:vae
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ COLUMNS = [("accuracy", "accuracy", 3), ("fid_domain", "FID", 1), ("kid_norm_x1e
 RECALL_MIN, COVERAGE_MIN, ALPHA = 0.10, 0.08, 0.05
 
 
-def paired(df: pd.DataFrame, a: str, b: str, shots: int, metric: str = "fid_domain") -> dict:
+def paired(df: pd.DataFrame, a: str, b: str, shots: int, metric: str = "fid_domain", lower: bool = True) -> dict:
     pa = df[(df["method"] == a) & (df["shots"] == shots)].set_index("seed")[metric]
     pb = df[(df["method"] == b) & (df["shots"] == shots)].set_index("seed")[metric]
     seeds = sorted(set(pa.dropna().index) & set(pb.dropna().index))
@@ -44,7 +50,7 @@ def paired(df: pd.DataFrame, a: str, b: str, shots: int, metric: str = "fid_doma
     se = d.std(ddof=1) / np.sqrt(n)
     p = float(stats.ttest_rel(pa.loc[seeds], pb.loc[seeds]).pvalue) if se > 0 else 0.0
     return {"n": n, "diff": float(d.mean()), "ci95": float(stats.t.ppf(0.975, n - 1) * se), "p": p,
-            "pass": bool(d.mean() < 0 and p < ALPHA), "per_seed": [round(float(v), 1) for v in d]}
+            "pass": bool((d.mean() < 0 if lower else d.mean() > 0) and p < ALPHA), "per_seed": [round(float(v), 1) for v in d], "per_seed_raw": [float(v) for v in d]}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -55,6 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("suite", nargs="+", help="suite name(s) whose records to read")
     ap.add_argument("--results-dir", default="results/protocol/records")
     ap.add_argument("--fid-pairs", default="", help="comma-separated A:B, each testing FID(A) < FID(B)")
+    ap.add_argument("--acc-pairs", default="", help="comma-separated A:B, each testing accuracy(A) > accuracy(B)")
     ap.add_argument("--controls", action="store_true", help="add the no-collapse verdicts")
     ap.add_argument("--baseline-suite", help="suite whose baseline cells give the accuracy gain column")
     ap.add_argument("--seeds", help="comma-separated seeds to keep (default: all)")
@@ -88,18 +95,24 @@ def main(argv: list[str] | None = None) -> None:
             ok = sub["recall_domain"].mean() >= RECALL_MIN and sub["coverage_domain"].mean() >= COVERAGE_MIN
             row += f" {'pass' if ok else 'FAIL'} |"
         lines.append(row)
-    pairs = [p.split(":") for p in args.fid_pairs.split(",") if p]
-    if pairs:
-        lines += ["", f"#### FID(A) < FID(B), paired over seeds (pass: mean < 0 and p < {ALPHA})", "",
-                  "| shots | A | B | n | FID A − B ± 95 % CI | per seed | p (paired t) | verdict |",
+    for spec, metric, title, fmt in ((args.fid_pairs, "fid_domain", f"FID(A) < FID(B), paired over seeds (pass: mean < 0 and p < {ALPHA})", "{:+.1f} ± {:.1f}"),
+                                     (args.acc_pairs, "accuracy", f"accuracy(A) > accuracy(B), paired over seeds (pass: mean > 0 and p < {ALPHA})", "{:+.3f} ± {:.3f}")):
+        pairs = [p.split(":") for p in spec.split(",") if p]
+        if not pairs:
+            continue
+        name = "FID" if metric == "fid_domain" else "accuracy"
+        lines += ["", f"#### {title}", "",
+                  f"| shots | A | B | n | {name} A − B ± 95 % CI | per seed | p (paired t) | verdict |",
                   "|---:|---|---|---:|---:|---|---:|---|"]
         for a, b in pairs:
             for shots in sorted(df["shots"].unique()):
-                r = paired(df, a, b, int(shots))
+                r = paired(df, a, b, int(shots), metric, lower=metric == "fid_domain")
                 if r["n"] == 0:
                     continue
-                lines.append(f"| {shots} | {a} | {b} | {r['n']} | {r['diff']:+.1f} ± {r['ci95']:.1f} | "
-                             f"{', '.join(map(str, r.get('per_seed', [])))} | {r['p']:.4f} | {'pass' if r['pass'] else 'FAIL'} |")
+                per_seed = (", ".join(f"{v:+.3f}" for v in r.get("per_seed_raw", [])) if metric == "accuracy"
+                            else ", ".join(map(str, r.get("per_seed", []))))
+                lines.append(f"| {shots} | {a} | {b} | {r['n']} | {fmt.format(r['diff'], r['ci95'])} | "
+                             f"{per_seed} | {r['p']:.4f} | {'pass' if r['pass'] else 'FAIL'} |")
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:
