@@ -12,8 +12,8 @@ have, its 95 % CI and the two-sided paired-t p; it passes when the mean is < 0 a
 ``--controls`` adds the no-collapse verdict per row and shot count: mean recall ≥ 0.10 and mean
 coverage ≥ 0.08. ``--baseline-suite S`` adds each row's accuracy gain over S's ``baseline`` cells on the
 same draws (paired over the seeds both have: mean ± 95 % CI and the paired-t p). ``--acc-pairs A:B``
-tests "A's accuracy > B's accuracy" the same way (the gen-use rule: a variant replaces its default only
-when it passes, mean > 0 and p < 0.05); rows from several suites pair by dataset draw, so the defaults
+tests "A's accuracy > B's accuracy" the same way, with Holm's correction over all the pairs asked for
+(the gen-use rule: a variant replaces its default only when it passes); rows from several suites pair by dataset draw, so the defaults
 can come from another suite run on the same seeds:
 
     python scripts/generative_controls.py gen-use-fashion-mnist gan-controls-fashion-mnist \
@@ -54,7 +54,7 @@ def paired(df: pd.DataFrame, a: str, b: str, shots: int, metric: str = "fid_doma
 
 
 def main(argv: list[str] | None = None) -> None:
-    from bench.aggregate import long_table
+    from bench.aggregate import holm, long_table
     from bench.store import ResultStore
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -96,23 +96,24 @@ def main(argv: list[str] | None = None) -> None:
             row += f" {'pass' if ok else 'FAIL'} |"
         lines.append(row)
     for spec, metric, title, fmt in ((args.fid_pairs, "fid_domain", f"FID(A) < FID(B), paired over seeds (pass: mean < 0 and p < {ALPHA})", "{:+.1f} ± {:.1f}"),
-                                     (args.acc_pairs, "accuracy", f"accuracy(A) > accuracy(B), paired over seeds (pass: mean > 0 and p < {ALPHA})", "{:+.3f} ± {:.3f}")):
+                                     (args.acc_pairs, "accuracy", f"accuracy(A) > accuracy(B), paired over seeds (pass: mean > 0 and Holm p < {ALPHA} over this table's rows)", "{:+.3f} ± {:.3f}")):
         pairs = [p.split(":") for p in spec.split(",") if p]
         if not pairs:
             continue
-        name = "FID" if metric == "fid_domain" else "accuracy"
+        acc = metric == "accuracy"
+        rows = [(shots, a, b, paired(df, a, b, int(shots), metric, lower=not acc))
+                for a, b in pairs for shots in sorted(df["shots"].unique())]
+        rows = [r for r in rows if r[3]["n"] >= 2]
+        adj = holm([r[3]["p"] for r in rows]) if acc else [r[3]["p"] for r in rows]
         lines += ["", f"#### {title}", "",
-                  f"| shots | A | B | n | {name} A − B ± 95 % CI | per seed | p (paired t) | verdict |",
-                  "|---:|---|---|---:|---:|---|---:|---|"]
-        for a, b in pairs:
-            for shots in sorted(df["shots"].unique()):
-                r = paired(df, a, b, int(shots), metric, lower=metric == "fid_domain")
-                if r["n"] == 0:
-                    continue
-                per_seed = (", ".join(f"{v:+.3f}" for v in r.get("per_seed_raw", [])) if metric == "accuracy"
-                            else ", ".join(map(str, r.get("per_seed", []))))
-                lines.append(f"| {shots} | {a} | {b} | {r['n']} | {fmt.format(r['diff'], r['ci95'])} | "
-                             f"{per_seed} | {r['p']:.4f} | {'pass' if r['pass'] else 'FAIL'} |")
+                  f"| shots | A | B | n | {'accuracy' if acc else 'FID'} A − B ± 95 % CI | per seed | p (paired t) |"
+                  + (" p (Holm) |" if acc else "") + " verdict |",
+                  "|---:|---|---|---:|---:|---|---:|" + ("---:|" if acc else "") + "---|"]
+        for (shots, a, b, r), p_adj in zip(rows, adj):
+            per_seed = (", ".join(f"{v:+.3f}" for v in r["per_seed_raw"]) if acc else ", ".join(map(str, r["per_seed"])))
+            ok = r["pass"] and p_adj < ALPHA
+            lines.append(f"| {shots} | {a} | {b} | {r['n']} | {fmt.format(r['diff'], r['ci95'])} | {per_seed} | {r['p']:.4f} |"
+                         + (f" {p_adj:.4f} |" if acc else "") + f" {'pass' if ok else 'FAIL'} |")
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:
