@@ -14,7 +14,8 @@ coverage ≥ 0.08. ``--baseline-suite S`` adds each row's accuracy gain over S's
 same draws (paired over the seeds both have: mean ± 95 % CI and the paired-t p). ``--acc-pairs A:B``
 tests "A's accuracy > B's accuracy" the same way, with Holm's correction over all the pairs asked for
 (the gen-use rule: a variant replaces its default only when it passes); rows from several suites pair by dataset draw, so the defaults
-can come from another suite run on the same seeds:
+can come from another suite run on the same seeds (where a draw is in several suites, the suite named
+first wins):
 
     python scripts/generative_controls.py gen-use-fashion-mnist gan-controls-fashion-mnist \
         --baseline-suite gen-use-fashion-mnist --acc-pairs gan@rf0.25:gan,vae@n500:vae
@@ -70,6 +71,9 @@ def main(argv: list[str] | None = None) -> None:
     store = ResultStore(args.results_dir)
     df = long_table([r for s in args.suite for r in store.records(s)])
     df = df[(df["status"] == "ok") & df["fid_domain"].notna()]
+    # the same draw in several suites (a cell rerun on another host): the suite named first wins
+    df = (df.assign(_rank=df["suite"].map({s: i for i, s in enumerate(args.suite)}))
+            .sort_values("_rank").drop_duplicates(["dataset", "method", "shots", "seed"]).drop(columns="_rank"))
     if args.seeds:
         df = df[df["seed"].isin([int(s) for s in args.seeds.split(",")])]
     if df.empty:
