@@ -93,14 +93,19 @@ def main() -> None:
         cpus = sorted({r["environment"].get("cpu_model", "not recorded") for r in recs})
         lines.append(f"| {lab} | {len(recs)} | {sum(r['timings']['total_s'] for r in recs):,.0f} | "
                      f"{busy_wall(recs) / 3600:.1f} h | {'; '.join(cpus)} |")
-    lines += ["", "| family | " + " | ".join(f"{lab}: cells, s per cell, share" for lab in labels) + " |",
-              "|---|" + "---:|" * len(labels)]
+    # with several runs, each later run's seconds per cell as a ratio to the first run's: the
+    # figure to quote when the runs ran on one host (absolute seconds are not, across hosts)
+    ratio_heads = [f"{lab} ÷ {labels[0]}" for lab in labels[1:]]
+    lines += ["", "| family | " + " | ".join([f"{lab}: cells, s per cell, share" for lab in labels] + ratio_heads)
+              + " |", "|---|" + "---:|" * (len(labels) + len(ratio_heads))]
+    per_cell = [{f: d["s"] / d["cells"] for f, d in s.items()} for s in sums]
     for fam in sorted(sums[0], key=lambda f: -sums[0][f]["s"]):
         cols = []
         for s in sums:
             tot = sum(v["s"] for v in s.values())
             d = s.get(fam)
             cols.append(f"{d['cells']}, {d['s'] / d['cells']:.0f}, {100 * d['s'] / tot:.0f} %" if d else "—")
+        cols += [f"{pc[fam] / per_cell[0][fam]:.2f}" if fam in pc else "—" for pc in per_cell[1:]]
         lines.append(f"| {fam} | " + " | ".join(cols) + " |")
     lines += ["", f"Phases of the first run ({labels[0]}), seconds per cell:", "",
               "| family | method fit | classifier | image metrics | of which CAS | other |", "|---|---:|---:|---:|---:|---:|"]

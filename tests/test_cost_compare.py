@@ -67,3 +67,8 @@ def test_families_and_table(tmp_path, options):
     assert "| 2, 90, 86 % |" in out
     # per GAN cell: fit 30, classifier 40, image metrics 20 of which CAS 15, other 0
     assert "| GANs (gan, lrgan, diffaug-gan, transfer-gan) | 30 | 40 | 20 | 15 | 0 |" in out
+    # a second run gets a ratio column: its seconds per cell over the first run's, per family
+    two = subprocess.run([sys.executable, str(SCRIPT), str(folder), str(folder), "--labels", "a", "b"],
+                         capture_output=True, text=True, check=True).stdout
+    assert "| a: cells, s per cell, share | b: cells, s per cell, share | b ÷ a |" in two
+    assert "| 2, 90, 86 % | 2, 90, 86 % | 1.00 |" in two
