@@ -54,6 +54,34 @@ def paired(df: pd.DataFrame, a: str, b: str, shots: int, metric: str = "fid_doma
             "pass": bool((d.mean() < 0 if lower else d.mean() > 0) and p < ALPHA), "per_seed": [round(float(v), 1) for v in d], "per_seed_raw": [float(v) for v in d]}
 
 
+def pair_table(df: pd.DataFrame, pairs: list[list[str]], metric: str, fmt: str, holm) -> list[str]:
+    """Markdown rows testing A against B at every shot count. A pair with fewer than two shared
+    seeds at a shot count gets an "n/a" row (no test is possible) and stays out of Holm's
+    correction, so it is shown rather than silently dropped; shot counts where neither has a cell
+    are left out."""
+    acc = metric == "accuracy"
+    rows = [(shots, a, b, paired(df, a, b, int(shots), metric, lower=not acc))
+            for a, b in pairs for shots in sorted(df["shots"].unique())
+            if ((df["method"].isin([a, b])) & (df["shots"] == shots)).any()]
+    tested = [r for r in rows if r[3]["n"] >= 2]
+    adj = dict(zip(map(id, tested), holm([r[3]["p"] for r in tested]) if acc else [r[3]["p"] for r in tested]))
+    lines = [f"| shots | A | B | n | {'accuracy' if acc else 'FID'} A − B ± 95 % CI | per seed | p (paired t) |"
+             + (" p (Holm) |" if acc else "") + " verdict |",
+             "|---:|---|---|---:|---:|---|---:|" + ("---:|" if acc else "") + "---|"]
+    for row in rows:
+        shots, a, b, r = row
+        if r["n"] < 2:
+            lines.append(f"| {shots} | {a} | {b} | {r['n']} | n/a | – | – |" + (" – |" if acc else "")
+                         + f" n/a ({r['n']} shared seed{'' if r['n'] == 1 else 's'}; a paired test needs 2) |")
+            continue
+        p_adj = adj[id(row)]
+        per_seed = (", ".join(f"{v:+.3f}" for v in r["per_seed_raw"]) if acc else ", ".join(map(str, r["per_seed"])))
+        ok = r["pass"] and p_adj < ALPHA
+        lines.append(f"| {shots} | {a} | {b} | {r['n']} | {fmt.format(r['diff'], r['ci95'])} | {per_seed} | {r['p']:.4f} |"
+                     + (f" {p_adj:.4f} |" if acc else "") + f" {'pass' if ok else 'FAIL'} |")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> None:
     from bench.aggregate import holm, long_table
     from bench.store import ResultStore
@@ -102,22 +130,8 @@ def main(argv: list[str] | None = None) -> None:
     for spec, metric, title, fmt in ((args.fid_pairs, "fid_domain", f"FID(A) < FID(B), paired over seeds (pass: mean < 0 and p < {ALPHA})", "{:+.1f} ± {:.1f}"),
                                      (args.acc_pairs, "accuracy", f"accuracy(A) > accuracy(B), paired over seeds (pass: mean > 0 and Holm p < {ALPHA} over this table's rows)", "{:+.3f} ± {:.3f}")):
         pairs = [p.split(":") for p in spec.split(",") if p]
-        if not pairs:
-            continue
-        acc = metric == "accuracy"
-        rows = [(shots, a, b, paired(df, a, b, int(shots), metric, lower=not acc))
-                for a, b in pairs for shots in sorted(df["shots"].unique())]
-        rows = [r for r in rows if r[3]["n"] >= 2]
-        adj = holm([r[3]["p"] for r in rows]) if acc else [r[3]["p"] for r in rows]
-        lines += ["", f"#### {title}", "",
-                  f"| shots | A | B | n | {'accuracy' if acc else 'FID'} A − B ± 95 % CI | per seed | p (paired t) |"
-                  + (" p (Holm) |" if acc else "") + " verdict |",
-                  "|---:|---|---|---:|---:|---|---:|" + ("---:|" if acc else "") + "---|"]
-        for (shots, a, b, r), p_adj in zip(rows, adj):
-            per_seed = (", ".join(f"{v:+.3f}" for v in r["per_seed_raw"]) if acc else ", ".join(map(str, r["per_seed"])))
-            ok = r["pass"] and p_adj < ALPHA
-            lines.append(f"| {shots} | {a} | {b} | {r['n']} | {fmt.format(r['diff'], r['ci95'])} | {per_seed} | {r['p']:.4f} |"
-                         + (f" {p_adj:.4f} |" if acc else "") + f" {'pass' if ok else 'FAIL'} |")
+        if pairs:
+            lines += ["", f"#### {title}", ""] + pair_table(df, pairs, metric, fmt, holm)
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:
