@@ -28,6 +28,28 @@ BENCH=${BENCH:-bench}
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 cp -r "$RESULTS/$SUITE" "$stage/$SUITE"
+# a cell rerun after its method's version or config changed leaves its older record beside the
+# new one (the table already shows only the newest); the reference keeps just the records in its
+# tables, so its environment and commits are those of the cells shown. The older records stay in
+# $RESULTS, and each one left out is named here.
+python3 - "$stage/$SUITE" <<'PY'
+import json, sys
+from pathlib import Path
+newest = {}
+for path in sorted(Path(sys.argv[1]).rglob("*.json")):
+    r = json.loads(path.read_text())
+    cell = (r["dataset"]["name"], r["method"].get("display") or r["method"]["name"], r["task"]["shots"], r["task"]["seed"])
+    old = newest.get(cell)
+    if old is not None:
+        keep, drop = (path, old[1]) if r["finished_at"] >= old[0] else (old[1], path)
+        print(f"left out (superseded by {keep.name}): {drop.relative_to(sys.argv[1])}", file=sys.stderr)
+        drop.unlink()
+        for png in drop.parent.glob(drop.stem + "*.png"):
+            png.unlink()
+        if keep is old[1]:
+            continue
+    newest[cell] = (r["finished_at"], path)
+PY
 # the run's note is kept beside the records, so a report-only rebuild keeps it
 [ -z "${NOTE:-}" ] && [ -f results/$REF/note.txt ] && NOTE=$(cat results/$REF/note.txt)
 rm -rf results/$REF reports/$REF
