@@ -23,18 +23,41 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.aggregate import long_table, paired_vs_baseline  # noqa: E402
+from bench.aggregate import ci95, long_table, paired_vs_baseline  # noqa: E402
 from bench.store import ResultStore  # noqa: E402
 
 ALPHA, SHARE = 0.05, 0.90
 
 
-def gains(results_dir: str, suite: str) -> tuple[pd.DataFrame, dict[str, str]]:
+def gains(results_dir: str, suite: str) -> tuple[pd.DataFrame, dict[str, str], pd.Series, set[str]]:
+    """Paired gains with marks, method versions, accuracy per (method, shots, seed), and the
+    methods with their own classifier (records with ``classifier: null``: the recipe never trains them)."""
     recs = [r for r in ResultStore(results_dir).records(suite) if r.get("status") == "ok"]
     versions = {(r["method"].get("display") or r["method"]["name"]): str(r["method"]["version"]) for r in recs}
-    g = paired_vs_baseline(long_table(recs), "accuracy")
+    own = {(r["method"].get("display") or r["method"]["name"]) for r in recs if r.get("classifier") is None}
+    table = long_table(recs)
+    g = paired_vs_baseline(table, "accuracy")
     g["mark"] = [("↑" if d > 0 else "↓") if p < ALPHA else "" for d, p in zip(g["diff"], g["p_holm"].fillna(1.0), strict=True)]
-    return g, versions
+    acc = table.set_index(["method", "shots", "seed"])["accuracy"]
+    return g, versions, acc, own
+
+
+def why(t: pd.DataFrame, acc_old: pd.Series, acc_new: pd.Series, own: set[str]) -> pd.DataFrame:
+    """The criterion's "which run to believe": for each entry, how much the run change moved
+    baseline's and the method's own accuracy (new − old, paired by seed: both runs draw the same
+    few-shot sets), and for an entry outside the combined CI which of the two kinds it is —
+    ``baseline rose more`` (the method's own accuracy did not fall; the new run is the one to
+    believe), ``own classifier`` (the method trains no downstream classifier, so only baseline
+    moved), or ``method fell`` (its own accuracy fell under the new recipe: a defect of the recipe)."""
+    moved = (acc_new - acc_old).dropna()
+    by = moved.groupby(level=["method", "shots"])
+    shift = by.mean().rename("moved").to_frame().join(by.apply(lambda v: ci95(v.to_numpy())).rename("moved_ci"))
+    t = t.join(shift, on=["method", "shots"])
+    base = shift.xs("baseline", level="method")["moved"]
+    t["baseline_moved"] = t["shots"].map(base)
+    t["kind"] = ["" if r.within or r.missing else "own classifier" if r.method in own
+                 else "method fell" if r.moved < 0 else "baseline rose more" for r in t.itertuples()]
+    return t
 
 
 def agreement(old: pd.DataFrame, new: pd.DataFrame, v_old: dict, v_new: dict) -> pd.DataFrame:
@@ -59,6 +82,18 @@ def fmt(v: float, ci: float) -> str:
     return "—" if pd.isna(v) else f"{v:+.3f} ± {ci:.3f}"
 
 
+def kinds(both: pd.DataFrame) -> str:
+    """One line: the entries outside the combined CI by kind (see :func:`why`), naming those where
+    the method's own accuracy fell."""
+    out = both[~both["within"]]
+    count = out["kind"].value_counts()
+    fell = [f"{r.method} @ {r.shots} ({r.moved:+.3f})" for r in out[out["kind"] == "method fell"].itertuples()]
+    return (f"Outside the combined CI: {len(out)} — baseline rose more than the method: {count.get('baseline rose more', 0)}; "
+            f"method with its own classifier (only baseline moved): {count.get('own classifier', 0)}; "
+            f"method's own accuracy fell under the new recipe: {count.get('method fell', 0)}"
+            + (f" ({', '.join(fell)})" if fell else "") + ". \"Moved\" = new − old accuracy, paired by seed.")
+
+
 def markdown(t: pd.DataFrame, old: str, new: str) -> str:
     both = t[t["missing"] == ""]
     n, within, flips = len(both), int(both["within"].sum()), int(both["flip"].sum())
@@ -69,15 +104,18 @@ def markdown(t: pd.DataFrame, old: str, new: str) -> str:
            f"{flips} mark flip(s), {int(both['mark_change'].sum())} mark change(s) that are not flips"
            + (f"; {int((t['missing'] != '').sum())} entries missing from one run" if (t["missing"] != "").any() else "")
            + ".", "",
-           "| method | shots | gain old ± CI | mark | gain new ± CI | mark | new − old | combined CI | within | note |",
-           "|---|---:|---:|:-:|---:|:-:|---:|---:|:-:|---|"]
+           kinds(both), "",
+           "| method | shots | gain old ± CI | mark | gain new ± CI | mark | new − old | combined CI | within | "
+           "baseline moved | method moved ± CI | note |",
+           "|---|---:|---:|:-:|---:|:-:|---:|---:|:-:|---:|---:|---|"]
     for r in t.itertuples():
         note = "; ".join(filter(None, ["**mark flips**" if r.flip else "", "mark changes" if r.mark_change and not r.flip else "",
-                                       "method version differs" if r.version_changed else "",
+                                       r.kind, "method version differs" if r.version_changed else "",
                                        f"missing in the {r.missing}" if r.missing else ""]))
         out.append(f"| {r.method} | {r.shots} | {fmt(r.gain_old, r.ci_old)} | {r.mark_old} | {fmt(r.gain_new, r.ci_new)} | "
                    f"{r.mark_new} | {'—' if pd.isna(r.delta) else f'{r.delta:+.3f}'} | "
-                   f"{'—' if pd.isna(r.combined_ci) else f'{r.combined_ci:.3f}'} | {'yes' if r.within else '**no**'} | {note} |")
+                   f"{'—' if pd.isna(r.combined_ci) else f'{r.combined_ci:.3f}'} | {'yes' if r.within else '**no**'} | "
+                   f"{'—' if pd.isna(r.baseline_moved) else f'{r.baseline_moved:+.3f}'} | {fmt(r.moved, r.moved_ci)} | {note} |")
     return "\n".join(out) + "\n"
 
 
@@ -88,8 +126,8 @@ def main() -> None:
     ap.add_argument("--suite", default="standard")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args()
-    (old, v_old), (new, v_new) = gains(args.old, args.suite), gains(args.new, args.suite)
-    t = agreement(old, new, v_old, v_new)
+    (old, v_old, acc_old, own_old), (new, v_new, acc_new, own_new) = gains(args.old, args.suite), gains(args.new, args.suite)
+    t = why(agreement(old, new, v_old, v_new), acc_old, acc_new, own_old & own_new)
     text = markdown(t, args.old, args.new)
     args.out.with_suffix(".md").write_text(f"Written by `python scripts/agreement.py --old {args.old} --new {args.new} "
                                            f"--out {args.out}`.\n\n" + text)
