@@ -31,7 +31,8 @@ ALPHA, SHARE = 0.05, 0.90
 
 def gains(results_dir: str, suite: str) -> tuple[pd.DataFrame, dict[str, str], pd.Series, set[str]]:
     """Paired gains with marks, method versions, accuracy per (method, shots, seed), and the
-    methods with their own classifier (records with ``classifier: null``: the recipe never trains them)."""
+    methods with their own classifier (records with ``classifier: null``: the harness's downstream
+    classifier is not trained on their output, though some, like distill-quant, train with the recipe)."""
     recs = [r for r in ResultStore(results_dir).records(suite) if r.get("status") == "ok"]
     versions = {(r["method"].get("display") or r["method"]["name"]): str(r["method"]["version"]) for r in recs}
     own = {(r["method"].get("display") or r["method"]["name"]) for r in recs if r.get("classifier") is None}
