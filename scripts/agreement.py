@@ -49,14 +49,16 @@ def why(t: pd.DataFrame, acc_old: pd.Series, acc_new: pd.Series, own: set[str]) 
     few-shot sets), and for an entry outside the combined CI which of the two kinds it is —
     ``baseline rose more`` (the method's own accuracy did not fall; the new run is the one to
     believe), ``own classifier`` (its accuracy fell, but the method trains no downstream
-    classifier, so the recipe did not cause it: host or seed noise), or ``method fell`` (its own accuracy fell under the new recipe: a defect of the recipe)."""
+    classifier, so the recipe did not cause it: host or seed noise), or ``method fell`` (its own accuracy fell under the new recipe: a defect of the recipe).
+    An entry whose method (or baseline) has no seed in both runs cannot be sorted: ``no shared seeds``."""
     moved = (acc_new - acc_old).dropna()
     by = moved.groupby(level=["method", "shots"])
     shift = by.mean().rename("moved").to_frame().join(by.apply(lambda v: ci95(v.to_numpy())).rename("moved_ci"))
     t = t.join(shift, on=["method", "shots"])
     base = shift.xs("baseline", level="method")["moved"]
     t["baseline_moved"] = t["shots"].map(base)
-    t["kind"] = ["" if r.within or r.missing else "baseline rose more" if r.moved >= 0
+    t["kind"] = ["" if r.within or r.missing else "no shared seeds" if pd.isna(r.moved) or pd.isna(r.baseline_moved)
+                 else "baseline rose more" if r.moved >= 0
                  else "own classifier" if r.method in own else "method fell" for r in t.itertuples()]
     return t
 
@@ -92,7 +94,9 @@ def kinds(both: pd.DataFrame) -> str:
     return (f"Outside the combined CI: {len(out)} — baseline rose more than the method: {count.get('baseline rose more', 0)}; "
             f"own accuracy fell but the method trains no downstream classifier (not the recipe's doing): {count.get('own classifier', 0)}; "
             f"method's own accuracy fell under the new recipe: {count.get('method fell', 0)}"
-            + (f" ({', '.join(fell)})" if fell else "") + ". \"Moved\" = new − old accuracy, paired by seed.")
+            + (f" ({', '.join(fell)})" if fell else "")
+            + (f"; no seed in both runs, so not sorted: {count['no shared seeds']}" if count.get("no shared seeds") else "")
+            + ". \"Moved\" = new − old accuracy, paired by seed.")
 
 
 def markdown(t: pd.DataFrame, old: str, new: str) -> str:

@@ -72,3 +72,18 @@ def test_disagreements_sorted_by_which_accuracy_moved():
     assert abs(t.loc["fell", "moved"] + 0.04) < 1e-12
     text = agreement.markdown(t.reset_index(), "o", "n")
     assert "fell under the new recipe: 1 (fell @ 5 (-0.040))" in text and "baseline rose more than the method: 1" in text
+
+
+def test_entry_without_shared_seeds_is_not_called_a_fall():
+    """A method whose seeds differ between the runs has no paired move: it is outside the CI but
+    neither 'baseline rose more' nor 'method fell'."""
+    old = frame([("d", "odd", 5, 2, 0.05, 0.01, "")])
+    new = frame([("d", "odd", 5, 2, -0.05, 0.01, "")])
+    acc_old = accuracies({"baseline": [0.5, 0.6], "odd": [0.55, 0.65]})
+    acc_new = pd.concat([accuracies({"baseline": [0.5, 0.6]}),
+                         pd.Series([0.45, 0.55], index=pd.MultiIndex.from_tuples([("odd", 5, 7), ("odd", 5, 8)],
+                                                                                 names=["method", "shots", "seed"]))])
+    t = agreement.why(agreement.agreement(old, new, {}, {}), acc_old, acc_new, set()).set_index("method")
+    assert not t.loc["odd", "within"] and t.loc["odd", "kind"] == "no shared seeds"
+    text = agreement.markdown(t.reset_index(), "o", "n")
+    assert "fell under the new recipe: 0" in text and "not sorted: 1" in text
