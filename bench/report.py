@@ -71,6 +71,23 @@ def load_frame(suite: str, results_dir: Path) -> tuple[pd.DataFrame, list[dict[s
     return add_details(df, records), records
 
 
+def busy_wall(records: list[dict]) -> float:
+    """Seconds in which at least one cell was running: the union of the records' [started_at,
+    finished_at] intervals, so pauses between sessions of a resumed run do not count."""
+    spans = sorted((pd.Timestamp(r["started_at"]), pd.Timestamp(r["finished_at"])) for r in records)
+    total, cur_start, cur_end = 0.0, None, None
+    for a, b in spans:
+        if cur_end is None or a > cur_end:
+            if cur_end is not None:
+                total += (cur_end - cur_start).total_seconds()
+            cur_start, cur_end = a, b
+        else:
+            cur_end = max(cur_end, b)
+    if cur_end is not None:
+        total += (cur_end - cur_start).total_seconds()
+    return total
+
+
 def environment_summary(records: list[dict[str, Any]], suite: str, df: pd.DataFrame) -> dict[str, Any]:
     envs = [r["environment"] for r in records]
 
@@ -89,6 +106,7 @@ def environment_summary(records: list[dict[str, Any]], suite: str, df: pd.DataFr
         "first_started": min(r["started_at"] for r in records), "last_finished": max(r["finished_at"] for r in records),
         "span_s": (pd.Timestamp(max(r["finished_at"] for r in records))
                    - pd.Timestamp(min(r["started_at"] for r in records))).total_seconds(),
+        "busy_s": round(busy_wall(records), 1),
         "devices": sorted({f"{e.get('device')} ({e.get('device_name')}), {e.get('threads')} torch thread(s)" for e in envs}),
         "hosts_platforms": sorted({f"{e.get('platform')}, {e.get('cpu_count')} CPUs" for e in envs}),
         "python": [json.loads(x) for x in distinct("python")],

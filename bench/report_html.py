@@ -136,7 +136,8 @@ def render_html(suite: str, sections: list[Section], figures: dict[str, Path], e
              f"<p>{env['ok']} finished cell(s), {env['failed']} failed; datasets {e(', '.join(env['datasets']))}; "
              f"methods {e(', '.join(env['methods']))}; shots {e(', '.join(map(str, env['shots'])))}; "
              f"seeds {e(', '.join(map(str, env['seeds'])))}. Records from {e(env['first_started'])} to "
-             f"{e(env['last_finished'])}; {env['sum_cell_seconds']:.0f} s summed over cells.</p>",
+             f"{e(env['last_finished'])}, {env['busy_s'] / 3600:.1f} h of it with a cell running; "
+             f"{env['sum_cell_seconds']:.0f} s summed over cells.</p>",
              '<nav class="toc">' + "".join(f'<a href="#{e(i)}">{e(t)}</a>' for i, t in toc) + "</nav>"]
     for sec in sections:
         parts.append(f'<section id="{e(sec.id)}"><h2>{e(sec.title)}</h2>')

@@ -16,9 +16,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import defaultdict
-from datetime import datetime
 from pathlib import Path
 
+from bench.report import busy_wall
 from bench.store import ResultStore
 
 FAMILY_MEMBERS = {
@@ -49,21 +49,6 @@ def load(folder: Path) -> list[dict]:
     for path, reason in store.skipped:
         print(f"skipped {path}: {reason}", file=sys.stderr)
     return out
-
-
-def busy_wall(records: list[dict]) -> float:
-    spans = sorted((datetime.fromisoformat(r["started_at"]), datetime.fromisoformat(r["finished_at"])) for r in records)
-    total, cur_start, cur_end = 0.0, None, None
-    for a, b in spans:
-        if cur_end is None or a > cur_end:
-            if cur_end is not None:
-                total += (cur_end - cur_start).total_seconds()
-            cur_start, cur_end = a, b
-        else:
-            cur_end = max(cur_end, b)
-    if cur_end is not None:
-        total += (cur_end - cur_start).total_seconds()
-    return total
 
 
 def summarise(records: list[dict]) -> dict[str, dict]:

@@ -76,8 +76,8 @@ text = f"""## Reference results ({suite} suite, {', '.join(env['datasets'])})
 
 {env['ok']} cells ({', '.join(env['methods'])}; shots {', '.join(map(str, env['shots']))}; seeds {', '.join(map(str, env['seeds']))}) on
 {'; '.join(env['devices'])} ({'; '.join(env['hosts_platforms'])}), torch {env['packages'][0].get('torch')}:
-{env['sum_cell_seconds']:.0f} s summed over cells, {env['span_s'] / 60:.1f} min from the first cell's start to the last
-cell's end. `bench report` rebuilds every table and figure from the records in {report_s:.1f} s.
+{env['sum_cell_seconds']:.0f} s summed over cells, {env['busy_s'] / 3600:.1f} h of busy wall time (the union of the cells'
+run intervals; {env['span_s'] / 3600:.1f} h from the first cell's start to the last cell's end). `bench report` rebuilds every table and figure from the records in {report_s:.1f} s.
 {os.environ.get("NOTE", "")}
 
 {table}
