@@ -46,21 +46,31 @@ def gains(results_dir: str, suite: str) -> tuple[pd.DataFrame, dict[str, str], p
 def why(t: pd.DataFrame, acc_old: pd.Series, acc_new: pd.Series, own: set[str]) -> pd.DataFrame:
     """The criterion's "which run to believe": for each entry, how much the run change moved
     baseline's and the method's own accuracy (new − old, paired by seed: both runs draw the same
-    few-shot sets), and for an entry outside the combined CI which of the two kinds it is —
+    few-shot sets), and for an entry outside the combined CI which kind it is —
     ``baseline rose more`` (the method's own accuracy did not fall; the new run is the one to
     believe), ``own classifier`` (its accuracy fell, but the method trains no downstream
-    classifier, so the recipe did not cause it: host or seed noise), or ``method fell`` (its own accuracy fell under the new recipe: a defect of the recipe).
-    An entry whose method (or baseline) has no seed in both runs cannot be sorted: ``no shared seeds``."""
+    classifier, so the recipe did not cause it: host or seed noise), ``method fell`` (its own
+    accuracy fell under the new recipe: a defect of the recipe), or ``no shared seeds`` (the
+    method or baseline has no seed in both runs, so no move can be paired)."""
     moved = (acc_new - acc_old).dropna()
     by = moved.groupby(level=["method", "shots"])
     shift = by.mean().rename("moved").to_frame().join(by.apply(lambda v: ci95(v.to_numpy())).rename("moved_ci"))
     t = t.join(shift, on=["method", "shots"])
     base = shift.xs("baseline", level="method")["moved"]
     t["baseline_moved"] = t["shots"].map(base)
-    t["kind"] = ["" if r.within or r.missing else "no shared seeds" if pd.isna(r.moved) or pd.isna(r.baseline_moved)
-                 else "baseline rose more" if r.moved >= 0
-                 else "own classifier" if r.method in own else "method fell" for r in t.itertuples()]
+    t["kind"] = [kind(r, own) for r in t.itertuples()]
     return t
+
+
+def kind(r, own: set[str]) -> str:
+    """Which kind of disagreement one entry of :func:`why` is ("" when it agrees or is missing)."""
+    if r.within or r.missing:
+        return ""
+    if pd.isna(r.moved) or pd.isna(r.baseline_moved):
+        return "no shared seeds"
+    if r.moved >= 0:
+        return "baseline rose more"
+    return "own classifier" if r.method in own else "method fell"
 
 
 def agreement(old: pd.DataFrame, new: pd.DataFrame, v_old: dict, v_new: dict) -> pd.DataFrame:
